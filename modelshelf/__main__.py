@@ -1,0 +1,5 @@
+"""``python -m modelshelf``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The project's own fake services (real HTTP on loopback) used by the tests and benches."""
