@@ -1,3 +1,11 @@
-"""Shared pytest setup: every test runs with its own MODELSHELF_HOME and no real keys."""
+"""Shared pytest setup.
 
-pytest_plugins = ["fakes.fixtures"]
+Every test runs with its own MODELSHELF_HOME and no real keys (``fakes.fixtures``). Each
+fake service module under ``tests/fakes/`` may define its own fixtures; the ones present
+are loaded as plugins.
+"""
+
+import importlib.util
+
+_FAKE_MODULES = ("fakes.fixtures", "fakes.civitai", "fakes.novita", "fakes.storage")
+pytest_plugins = [name for name in _FAKE_MODULES if importlib.util.find_spec(name)]
