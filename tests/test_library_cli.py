@@ -1,0 +1,185 @@
+"""``modelshelf scan``, ``link`` and ``updates`` as real processes against the fake Civitai."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes.factory import make_file, make_image, make_model, make_safetensors, make_version
+from fakes.httpserver import Reply
+
+from modelshelf.library.db import LibraryDB
+from modelshelf.library.scan import scan_library
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+SCAN_KEYS = {"scanned", "hashed", "identified", "unknown", "items"}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MODELSHELF_MAX_RETRY_WAIT="0.05", COLUMNS="100")
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "modelshelf", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def ok_json(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def publish(fake, model_id: int, data: bytes, name: str, versions_before=()):
+    vid = model_id * 10
+    v = make_version(
+        vid,
+        model_id,
+        [make_file(vid * 10, name, data, version_id=vid, root=fake.url)],
+        name="v1",
+        trained_words=("shelfword",),
+        images=[make_image(f"{fake.url}/img/{vid}.png", image_id=vid)],
+        root=fake.url,
+    )
+    fake.add_model(make_model(model_id, f"Model {model_id}", "LORA", [*versions_before, v]))
+    return v
+
+
+@pytest.fixture
+def models(tmp_path) -> Path:
+    root = tmp_path / "models"
+    (root / "loras").mkdir(parents=True)
+    (root / "checkpoints").mkdir()
+    (root / "loras" / "known.safetensors").write_bytes(make_safetensors(400))
+    (root / "loras" / "stranger.safetensors").write_bytes(make_safetensors(401))
+    (root / "checkpoints" / "base.ckpt").write_bytes(b"PK\x03\x04" + b"\x01" * 5000)
+    return root
+
+
+def test_scan_offline_json_and_rescan_reads_nothing(models):
+    first = ok_json(cli("scan", "--models-dir", str(models), "--no-identify", "--json"))
+    assert set(first) == SCAN_KEYS
+    assert first["scanned"] == 3 and first["hashed"] == 3
+    assert first["identified"] == 0 and first["unknown"] == 3
+    item = next(i for i in first["items"] if i["path"].endswith("base.ckpt"))
+    assert set(item) == {"path", "sha256", "model_id", "version_id"}
+    assert item["model_id"] is None and item["version_id"] is None
+    assert len(item["sha256"]) == 64
+    second = ok_json(cli("scan", "--models-dir", str(models), "--no-identify", "--json"))
+    assert second["hashed"] == 0 and second["scanned"] == 3
+
+
+def test_scan_identifies_and_fills_cards(fake_civitai, models):
+    fake_civitai.add_route(
+        "GET", r"/img/.*", lambda r, m: Reply(200, PNG, {"Content-Type": "image/png"})
+    )
+    publish(
+        fake_civitai, 5, (models / "loras" / "known.safetensors").read_bytes(), "known.safetensors"
+    )
+    out = ok_json(cli("scan", "--models-dir", str(models), "--json"))
+    assert out["identified"] == 1 and out["unknown"] == 2
+    known = next(i for i in out["items"] if i["path"].endswith("known.safetensors"))
+    assert (known["model_id"], known["version_id"]) == (5, 50)
+    meta = json.loads((models / "loras" / "known.json").read_text())
+    assert "shelfword" in meta["activation text"] and meta["modelVersionId"] == 50
+    assert (models / "loras" / "known.civitai.info").exists()
+    assert (models / "loras" / "known.preview.png").read_bytes() == PNG
+    assert not (models / "loras" / "stranger.json").exists()
+
+    readable = cli("scan", "--models-dir", str(models))
+    assert readable.returncode == 0, readable.stderr
+    assert "3 model files: 0 hashed now" in readable.stdout
+    assert "1 identified, 2 unknown" in readable.stdout
+
+
+def test_link_then_updates(fake_civitai, models):
+    fake_civitai.add_route(
+        "GET", r"/img/.*", lambda r, m: Reply(200, PNG, {"Content-Type": "image/png"})
+    )
+    # Civitai knows the stranger under other bytes: only a manual link can say what it is
+    old = publish(fake_civitai, 8, make_safetensors(999), "stranger.safetensors")
+    stranger = models / "loras" / "stranger.safetensors"
+    linked = ok_json(cli("link", str(stranger), "8@80", "--json"))
+    assert (linked["model_id"], linked["version_id"]) == (8, 80)
+    assert linked["file_id"] is None  # its hash is not one of the version's files
+    assert str(stranger.with_name("stranger.json")) in linked["sidecars"]
+    assert json.loads(stranger.with_name("stranger.json").read_text())["modelVersionId"] == 80
+
+    none_yet = ok_json(cli("updates", "--json"))
+    assert none_yet == {"updates": []}
+
+    newer = make_version(
+        81,
+        8,
+        [make_file(810, "stranger_v2.safetensors", make_safetensors(5), version_id=81)],
+        name="v2",
+        images=[],
+    )
+    fake_civitai.add_model(make_model(8, "Model 8", "LORA", [newer, old]))
+    found = ok_json(cli("updates", "--models-dir", str(models), "--json"))
+    assert found == {
+        "updates": [
+            {
+                "path": str(stranger),
+                "model_id": 8,
+                "installed_version_id": 80,
+                "latest_version_id": 81,
+                "latest_version_name": "v2",
+            }
+        ]
+    }
+    # the last check is kept: --offline answers with no server at all
+    fake_civitai.stop()
+    offline = ok_json(cli("updates", "--offline", "--json"))
+    assert offline == found
+    readable = cli("updates", "--offline")
+    assert "modelshelf download 8@81" in readable.stdout
+
+
+def test_link_errors_are_one_line(fake_civitai, models, tmp_path):
+    missing = cli("link", str(tmp_path / "nope.safetensors"), "8@80")
+    assert missing.returncode == 3 and missing.stdout == ""
+    assert missing.stderr.startswith("modelshelf: ") and missing.stderr.count("\n") == 1
+    bad_ref = cli("link", str(models / "checkpoints" / "base.ckpt"), "not a ref")
+    assert bad_ref.returncode == 2
+
+
+def test_scan_needs_a_location():
+    result = cli("scan", "--json")
+    assert result.returncode == 2 and result.stdout == ""
+
+
+def test_keyboard_interrupt_keeps_the_database_consistent(tmp_path, monkeypatch):
+    root = tmp_path / "loras"
+    root.mkdir()
+    for i in range(8):
+        (root / f"f{i}.safetensors").write_bytes(make_safetensors(2000 + i))
+    db = LibraryDB(tmp_path / "lib.sqlite3")
+    real_upsert = db.upsert_file
+    calls = []
+
+    def upsert_then_ctrl_c(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C arrives in the main thread
+        return real_upsert(*a, **kw)
+
+    monkeypatch.setattr(db, "upsert_file", upsert_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        scan_library(db, [("loras", root)], workers=2)
+    db.close()
+
+    with sqlite3.connect(tmp_path / "lib.sqlite3") as conn:
+        rows = conn.execute("SELECT sha256 FROM files").fetchall()
+    assert len(rows) == 2 and all(r[0] for r in rows)
+    resumed = scan_library(LibraryDB(tmp_path / "lib.sqlite3"), [("loras", root)])
+    assert resumed.hashed == 6 and resumed.scanned == 8
