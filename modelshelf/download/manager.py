@@ -1,0 +1,436 @@
+"""A download queue for the UIs: concurrency limit, progress, cancel, retry, a record.
+
+The record is a JSON file (``<home>/downloads.json`` by default) rewritten atomically on
+every state change. A job that was queued or running when the process died is loaded
+back as ``interrupted``; :meth:`DownloadManager.retry` runs it again, and the fetch engine
+resumes its ``.part`` file. Listeners get :class:`Job` snapshots from worker threads; an
+exception in a listener is logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CancelledError, ModelShelfError
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["TERMINAL_STATES", "DownloadManager", "DownloadRequest", "Job", "Runner"]
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
+    "queued",
+    "running",
+    "done",
+    "failed",
+    "cancelled",
+    "interrupted",
+)
+TERMINAL_STATES = frozenset({DONE, FAILED, CANCELLED, INTERRUPTED})
+RETRYABLE_STATES = frozenset({FAILED, CANCELLED, INTERRUPTED})
+SPEED_WINDOW = 3.0  # seconds of progress samples behind the speed figure
+SAVE_EVERY = 1.0  # seconds between record writes caused by progress alone
+
+
+@dataclass
+class DownloadRequest:
+    """What to download and where (plain values, so it can be saved)."""
+
+    ref: str
+    file_id: int | None = None
+    models_dir: str | None = None
+    host_dir: str | None = None
+    layout: str | None = None
+    allow_unsafe: bool = False
+    nsfw: bool | None = None
+    sidecars: bool = True
+    prefer_format: str | None = None
+    prefer_fp: str | None = None
+    prefer_size: str | None = None
+    connections: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DownloadRequest:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Job:
+    """One download's state; listeners receive copies."""
+
+    id: str
+    request: DownloadRequest
+    state: str = QUEUED
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    speed: float | None = None  # bytes per second over the last few seconds
+    eta: float | None = None  # seconds left
+    error: str | None = None  # one sentence for a person
+    exit_code: int | None = None  # the CLI status the error maps to
+    result: dict[str, Any] | None = None  # DownloadResult fields once done
+    attempts: int = 0
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        known = {f.name for f in fields(cls)} - {"request"}
+        values = {k: v for k, v in data.items() if k in known}
+        return cls(request=DownloadRequest.from_dict(data.get("request") or {}), **values)
+
+
+# runner(request, on_progress, cancel) -> a result object (dataclass) or dict
+Runner = Callable[[DownloadRequest, Callable[[int, "int | None"], None], threading.Event], Any]
+
+
+def default_runner(settings: Settings) -> Runner:
+    """A runner that calls :func:`modelshelf.download.service.download`."""
+
+    def run(request: DownloadRequest, on_progress, cancel: threading.Event):
+        from ..layout import resolve_layout
+        from .choose import FilePreference
+        from .service import download
+
+        prefer = FilePreference(
+            format=request.prefer_format or settings.prefer_format,
+            fp=request.prefer_fp or settings.prefer_fp,
+            size=request.prefer_size or settings.prefer_size,
+        )
+        layout = resolve_layout(
+            models_dir=request.models_dir, host_dir=request.host_dir, layout=request.layout
+        )
+        return download(
+            request.ref,
+            settings=settings,
+            layout=layout,
+            file_id=request.file_id,
+            prefer=prefer,
+            allow_unsafe=request.allow_unsafe,
+            nsfw=request.nsfw,
+            sidecars=request.sidecars,
+            on_progress=on_progress,
+            cancel=cancel,
+            connections=request.connections,
+        )
+
+    return run
+
+
+def _result_dict(result: Any) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    if isinstance(result, dict):
+        data = dict(result)
+    elif hasattr(result, "__dataclass_fields__"):
+        data = asdict(result)
+    else:
+        return {"value": str(result)}
+    return json.loads(json.dumps(data, default=str))
+
+
+class _Progress:
+    """Turns (done, total) calls into job fields with a windowed speed and an ETA."""
+
+    def __init__(self, manager: DownloadManager, job_id: str):
+        self.manager, self.job_id = manager, job_id
+        self.samples: list[tuple[float, int]] = []
+        self.lock = threading.Lock()  # the engine may report from several threads
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.samples.append((now, done))
+            while len(self.samples) > 2 and now - self.samples[0][0] > SPEED_WINDOW:
+                self.samples.pop(0)
+            t0, d0 = self.samples[0]
+        speed = (done - d0) / (now - t0) if now > t0 and done >= d0 else None
+        eta = (total - done) / speed if speed and total is not None and total >= done else None
+        self.manager._update(
+            self.job_id, bytes_done=done, bytes_total=total, speed=speed, eta=eta, _progress=True
+        )
+
+
+class DownloadManager:
+    """A queue of downloads run by ``max_concurrent`` worker threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_concurrent: int = 2,
+        store_path: str | os.PathLike[str] | None = None,
+        runner: Runner | None = None,
+    ):
+        self.settings = settings
+        self.max_concurrent = max(1, int(max_concurrent))
+        self.store_path = Path(store_path) if store_path else Path(settings.home) / "downloads.json"
+        self._runner = runner or default_runner(settings)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs: dict[str, Job] = {}
+        self._cancels: dict[str, threading.Event] = {}
+        self._user_cancelled: set[str] = set()
+        self._listeners: list[Callable[[Job], None]] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self._closed = False
+        self._last_save = 0.0
+        self._load()
+
+    # public API ---------------------------------------------------------------
+    def submit(self, request: DownloadRequest) -> str:
+        """Queue ``request``; returns the new job's id (a ``token=`` in a URL REF is dropped)."""
+        from ..http import redact_url
+
+        if "://" in request.ref:  # the record is saved: keep no secret in it
+            request = replace(request, ref=redact_url(request.ref))
+        job = Job(id=uuid.uuid4().hex[:12], request=request)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the download manager is shut down")
+            self._jobs[job.id] = job
+            self._save()
+        self._notify(job)
+        self._enqueue(job.id)
+        return job.id
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job (a finished one is left as it is)."""
+        with self._lock:
+            job = self._get(job_id)
+            if job.state == QUEUED:
+                self._set(job, state=CANCELLED, finished_at=time.time(), error="Cancelled.")
+            elif job.state == RUNNING:
+                self._user_cancelled.add(job_id)
+                self._cancels[job_id].set()
+            snapshot = replace(job)
+        if snapshot.state == CANCELLED:
+            self._notify(snapshot)
+        return snapshot
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed, cancelled or interrupted job again (its .part is resumed)."""
+        with self._lock:
+            job = self._get(job_id)
+            if job.state not in RETRYABLE_STATES:
+                from ..errors import BadInputError
+
+                raise BadInputError(
+                    f"Download {job_id} is {job.state}; only a failed, "
+                    "cancelled or interrupted download can be retried."
+                )
+            self._user_cancelled.discard(job_id)
+            self._set(
+                job,
+                state=QUEUED,
+                error=None,
+                exit_code=None,
+                speed=None,
+                eta=None,
+                finished_at=None,
+            )
+            snapshot = replace(job)
+        self._notify(snapshot)
+        self._enqueue(job_id)
+        return snapshot
+
+    def jobs(self) -> list[Job]:
+        """Snapshots of every job, oldest first."""
+        with self._lock:
+            return [replace(j) for j in sorted(self._jobs.values(), key=lambda j: j.created_at)]
+
+    def job(self, job_id: str) -> Job:
+        with self._lock:
+            return replace(self._get(job_id))
+
+    def subscribe(self, callback: Callable[[Job], None]) -> Callable[[], None]:
+        """Call ``callback(job)`` on every change; returns a function that unsubscribes."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job is finished or ``timeout`` passes; returns its snapshot."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while not self._get(job_id).finished:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._changed.wait(left)
+            return replace(self._get(job_id))
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job from the record."""
+        with self._lock:
+            if self._get(job_id).finished:
+                del self._jobs[job_id]
+                self._save()
+
+    def shutdown(self, *, wait: bool = True, timeout: float | None = 30.0) -> None:
+        """Stop the workers; running jobs are stopped and recorded as interrupted."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                if job.state == RUNNING:
+                    self._cancels[job.id].set()
+            workers = list(self._workers)
+        for _ in workers:
+            self._queue.put(None)
+        if wait:
+            for thread in workers:
+                thread.join(timeout)
+        with self._lock:
+            for job in self._jobs.values():
+                if job.state == QUEUED:
+                    self._set(job, state=INTERRUPTED, error="Stopped before it started.")
+            self._save()
+
+    # internals ------------------------------------------------------------------
+    def _get(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            from ..errors import NotFoundError
+
+            raise NotFoundError(f"There is no download {job_id!r}.") from None
+
+    def _enqueue(self, job_id: str) -> None:
+        with self._lock:
+            self._cancels[job_id] = threading.Event()
+            if len(self._workers) < self.max_concurrent:
+                thread = threading.Thread(
+                    target=self._work, name=f"modelshelf-download-{len(self._workers)}", daemon=True
+                )
+                self._workers.append(thread)
+                thread.start()
+        self._queue.put(job_id)
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            with self._lock:
+                job = self._jobs.get(job_id)
+                if job is None or job.state != QUEUED or self._closed:
+                    continue
+                cancel = self._cancels[job_id]
+                self._set(job, state=RUNNING, started_at=time.time(), attempts=job.attempts + 1)
+                snapshot = replace(job)
+            self._notify(snapshot)
+            self._run(snapshot, cancel)
+
+    def _run(self, job: Job, cancel: threading.Event) -> None:
+        changes: dict[str, Any]
+        try:
+            result = self._runner(job.request, _Progress(self, job.id), cancel)
+        except CancelledError as exc:
+            user = job.id in self._user_cancelled
+            state = CANCELLED if user or not self._closed else INTERRUPTED
+            changes = {"state": state, "error": str(exc) or "Cancelled.", "exit_code": 130}
+        except ModelShelfError as exc:
+            changes = {"state": FAILED, "error": str(exc), "exit_code": exc.exit_code}
+        except Exception as exc:  # a bug: keep the worker alive, record a sentence
+            log.exception("download %s failed", job.id)
+            changes = {
+                "state": FAILED,
+                "error": f"Unexpected error ({type(exc).__name__}); see the log for details.",
+                "exit_code": 1,
+            }
+        else:
+            data = _result_dict(result)
+            changes = {"state": DONE, "result": data, "speed": None, "eta": 0.0}
+            size = (data or {}).get("size")
+            if isinstance(size, int):
+                changes.update(bytes_done=size, bytes_total=size)
+        self._update(job.id, finished_at=time.time(), **changes)
+
+    def _update(self, job_id: str, *, _progress: bool = False, **changes: Any) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return
+            if _progress and job.state != RUNNING:
+                return
+            self._set(job, _progress=_progress, **changes)
+            snapshot = replace(job)
+        self._notify(snapshot)
+
+    def _set(self, job: Job, *, _progress: bool = False, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(job, key, value)
+        now = time.monotonic()
+        if not _progress or now - self._last_save >= SAVE_EVERY:
+            self._save()
+        self._changed.notify_all()
+
+    def _notify(self, snapshot: Job) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            try:
+                callback(replace(snapshot))
+            except Exception:
+                log.exception("a download listener failed (ignored)")
+
+    def _save(self) -> None:
+        """Write the record atomically (caller holds the lock)."""
+        self._last_save = time.monotonic()
+        data = {"version": 1, "jobs": [j.to_dict() for j in self._jobs.values()]}
+        try:
+            self.store_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.store_path.with_name(f"{self.store_path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1), "utf-8")
+            os.replace(tmp, self.store_path)
+        except OSError as exc:
+            log.warning("could not save the download record %s: %s", self.store_path, exc)
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.store_path.read_text("utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring an unreadable download record %s: %s", self.store_path, exc)
+            return
+        for raw in data.get("jobs", []) if isinstance(data, dict) else []:
+            try:
+                job = Job.from_dict(raw)
+            except (TypeError, ValueError):
+                log.warning("ignoring a malformed download record entry")
+                continue
+            if job.state in (QUEUED, RUNNING):
+                job.state = INTERRUPTED
+                job.error = "Interrupted when Model Shelf stopped; retry to resume it."
+                job.speed = job.eta = None
+            self._jobs[job.id] = job
+        if self._jobs:
+            self._save()
