@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import BadInputError, NotFoundError
+from .http import redact_url
 
 if TYPE_CHECKING:
     from .providers.base import Provider
@@ -72,7 +73,8 @@ class Ref:
 
 
 def _bad(text: str) -> BadInputError:
-    shown = text if len(text) <= 80 else text[:77] + "..."
+    shown = redact_url(text) if "=" in text else text  # never echo a token= back
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
     shown = "".join(ch if ch.isprintable() else "?" for ch in shown)
     return BadInputError(f"Cannot read {shown!r} as a model reference; use {ACCEPTED_FORMS}.")
 

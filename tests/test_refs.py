@@ -217,3 +217,9 @@ def test_novita_ref_uses_the_novita_id():
     model, version = resolve_version(parse_ref("novita:55199"), provider)
     assert (model.id, version.id) == (55199, 55199)
     assert provider.calls == [("model", "55199")]
+
+
+def test_refusal_never_echoes_a_token():
+    with pytest.raises(BadInputError) as err:
+        parse_ref("https://example.com/models/1?token=s3cretvalue&x=1")
+    assert "s3cretvalue" not in str(err.value)
