@@ -15,13 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AccessError, IntegrityError, ModelShelfError, NotFoundError
-from ..names import safe_filename
+from ..errors import IntegrityError, ModelShelfError
 from .plan import DownloadPlan, DownloadResult, existing_sidecars, plan
 
 if TYPE_CHECKING:
     from ..layout import HostLayout
-    from ..providers.base import DownloadSource
     from ..refs import Ref
     from ..settings import Settings
     from .choose import FilePreference
@@ -98,20 +96,16 @@ def run_plan(
 
     source = the_plan.source_factory()
     the_plan.target_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fetched = fetch(
-            source,
-            the_plan.target_dir,
-            policy=RetryPolicy(max_retries=settings.max_retries, max_delay=settings.max_retry_wait),
-            connections=connections or settings.connections,
-            on_progress=on_progress,
-            cancel=cancel,
-            known_local_sha256=the_plan.local_sha256,
-            refresh_source=the_plan.source_factory,
-        )
-    except (AccessError, NotFoundError):
-        _drop_empty_part(source, the_plan.target_dir)
-        raise
+    fetched = fetch(
+        source,
+        the_plan.target_dir,
+        policy=RetryPolicy(max_retries=settings.max_retries, max_delay=settings.max_retry_wait),
+        connections=connections or settings.connections,
+        on_progress=on_progress,
+        cancel=cancel,
+        known_local_sha256=the_plan.local_sha256,
+        refresh_source=the_plan.source_factory,
+    )
     if not source.expected_sha256:
         _check_short_hash(the_plan, fetched)
     path = Path(fetched.path)
@@ -125,24 +119,6 @@ def run_plan(
     result.sidecars = written
     result.already_installed = bool(getattr(fetched, "already_present", False))
     return result
-
-
-def _drop_empty_part(source: DownloadSource, folder: Path) -> None:
-    """After a refusal, remove a ``.part`` that holds nothing (the folder stays as it was)."""
-    from .partfile import PartFile
-
-    try:
-        part = PartFile(
-            folder,
-            safe_filename(source.filename, fallback="download"),
-            source.version_id,
-            source.file_id,
-            source.url,
-        )
-        if part.path.exists() and part.size() == 0:
-            part.discard()
-    except OSError as exc:
-        log.debug("could not remove an empty .part: %s", exc)
 
 
 def _check_short_hash(the_plan: DownloadPlan, fetched: Any) -> None:
