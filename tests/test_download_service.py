@@ -299,6 +299,23 @@ def test_no_sidecars(civitai, storage, authed, tmp_path):
     assert all_files(models) == {"checkpoints/real_v2.safetensors"}
 
 
+def test_a_missing_preview_is_told_and_the_rest_is_placed(civitai, storage, authed, tmp_path):
+    civitai.fail_next(r"/img/", 404, times=10)
+    models = tmp_path / "m"
+    warnings: list[str] = []
+    result = download(
+        "10", settings=authed, layout=resolve_layout(models_dir=models), warn=warnings.append
+    )
+    assert result.path.read_bytes() == LORA
+    assert all_files(models) == {
+        "loras/ink_style.safetensors",
+        "loras/ink_style.json",
+        "loras/ink_style.civitai.info",
+    }
+    assert [w for w in warnings if w.startswith("No preview image was saved")], warnings
+    assert all(".." not in w for w in warnings)
+
+
 @pytest.mark.parametrize(
     ("rule", "error", "with_key"),
     [

@@ -154,8 +154,20 @@ def _write_sidecars(
         except ModelShelfError as exc:
             log.warning("no version JSON for %s: %s", the_plan.version.id, exc)
     session = build_session()
+    fetcher = http_image_fetcher(
+        session, policy=RetryPolicy(max_retries=2, max_delay=settings.max_retry_wait)
+    )
+    preview_errors: list[ModelShelfError] = []
+
+    def fetch_image(url: str) -> tuple[bytes, str | None]:
+        try:
+            return fetcher(url)
+        except ModelShelfError as exc:
+            preview_errors.append(exc)
+            raise
+
     try:
-        return list(
+        written = list(
             write_sidecars(
                 path,
                 the_plan.version,
@@ -163,11 +175,12 @@ def _write_sidecars(
                 version_json=version_json,
                 sha256=sha256,
                 nsfw=settings.nsfw if nsfw is None else nsfw,
-                fetch_image=http_image_fetcher(
-                    session, policy=RetryPolicy(max_retries=2, max_delay=settings.max_retry_wait)
-                ),
+                fetch_image=fetch_image,
             )
         )
+        if preview_errors and warn and not any(".preview." in p.name for p in written):
+            warn(f"No preview image was saved: {str(preview_errors[-1]).rstrip('.')}.")
+        return written
     except (ModelShelfError, OSError) as exc:
         message = f"The model is in place but its sidecar files could not be written: {exc}"
         log.warning(message)
