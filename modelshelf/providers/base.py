@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
 
-__all__ = ["DownloadSource", "Provider"]
+__all__ = ["DownloadSource", "Provider", "iterate_pages"]
 
 
 @dataclass
@@ -53,3 +53,30 @@ class Provider(Protocol):
     def resolve_download(self, version: ModelVersion, file: ModelFile) -> DownloadSource:
         """Where to fetch ``file`` of ``version`` from, with the provider's auth headers."""
         ...
+
+
+def iterate_pages(
+    fetch_page: Callable[[str | None], Page],
+    max_items: int | None = None,
+    *,
+    stop_on_empty_page: bool = True,
+) -> Iterator[Model]:
+    """Yield items page by page, following ``next_cursor`` lazily.
+
+    Stops after ``max_items``, at a page without a cursor, at a cursor already seen (a
+    server that loops), and, with ``stop_on_empty_page``, at a page with no items.
+    """
+    cursor: str | None = None
+    seen: set[str] = set()
+    count = 0
+    while max_items is None or count < max_items:
+        page = fetch_page(cursor)
+        for model in page.items:
+            if max_items is not None and count >= max_items:
+                return
+            yield model
+            count += 1
+        cursor = page.next_cursor
+        if not cursor or cursor in seen or (stop_on_empty_page and not page.items):
+            return
+        seen.add(cursor)

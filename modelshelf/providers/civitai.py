@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..http import RetryPolicy, build_session, redact_url, request_with_retries, same_host
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
-from .base import DownloadSource
+from .base import DownloadSource, iterate_pages
 from .civitai_parse import (
     CIVITAI_HOSTS,
     MODEL_TYPES,
@@ -288,22 +288,7 @@ class CivitaiProvider:
 
     def search(self, query: SearchQuery, max_items: int | None = None) -> Iterator[Model]:
         """Every result, fetching pages lazily by ``nextCursor``; stops after ``max_items``."""
-        cursor: str | None = None
-        seen_cursors: set[str] = set()
-        count = 0
-        while True:
-            page = self.search_page(query, cursor)
-            for model in page.items:
-                if max_items is not None and count >= max_items:
-                    return
-                yield model
-                count += 1
-            if max_items is not None and count >= max_items:
-                return
-            if not page.next_cursor or not page.items or page.next_cursor in seen_cursors:
-                return
-            seen_cursors.add(page.next_cursor)
-            cursor = page.next_cursor
+        return iterate_pages(lambda cursor: self.search_page(query, cursor), max_items)
 
     # -- lookups --------------------------------------------------------------------
     def get_model(self, model_id: int | str) -> Model:

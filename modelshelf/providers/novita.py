@@ -37,7 +37,7 @@ from ..errors import (
 )
 from ..http import RetryPolicy, build_session, request_with_retries
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
-from .base import DownloadSource
+from .base import DownloadSource, iterate_pages
 from .novita_parse import parse_page
 
 if TYPE_CHECKING:
@@ -276,20 +276,9 @@ class NovitaProvider:
 
     def search(self, query: SearchQuery, max_items: int | None = None) -> Iterator[Model]:
         """Every result, one page at a time; stops after ``max_items``."""
-        cursor: str | None = None
-        count = 0
-        seen_cursors: set[str] = set()
-        while True:
-            page = self.search_page(query, cursor)
-            for model in page.items:
-                if max_items is not None and count >= max_items:
-                    return
-                yield model
-                count += 1
-            cursor = page.next_cursor
-            if not cursor or cursor in seen_cursors or (max_items and count >= max_items):
-                return
-            seen_cursors.add(cursor)
+        return iterate_pages(
+            lambda cursor: self.search_page(query, cursor), max_items, stop_on_empty_page=False
+        )
 
     # -- lookups -----------------------------------------------------------------------
     def get_model(self, model_id: int | str) -> Model:
