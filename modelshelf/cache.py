@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,20 +32,23 @@ class ResponseCache:
         self._clock = clock
         self._timeout = timeout
         self._ready = False
+        self._setup_lock = threading.Lock()
         self._warned = False
         self._puts = 0
 
     def _connect(self):
         import sqlite3
 
-        if not self._ready:
+        if self._ready:
+            return sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        with self._setup_lock:  # switching to WAL needs the file to itself: one thread does it
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        if not self._ready:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
-            self._ready = True
-        return conn
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_SCHEMA)
+                self._ready = True
+            return conn
 
     def _failed(self, action: str, exc: BaseException) -> None:
         level = logging.DEBUG if self._warned else logging.WARNING
