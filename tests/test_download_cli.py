@@ -284,3 +284,4 @@ def test_progress_bar_only_on_a_terminal(env, civitai, tmp_path):
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["size"] == len(LORA)  # stdout stays pure JSON
     assert b"kB" in seen or b"bytes" in seen  # rich's download column on stderr
+    assert b"ink_style.safetensors" in seen  # labelled with the file, not the REF

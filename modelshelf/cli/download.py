@@ -126,6 +126,10 @@ class _Bar:
     def __call__(self, done: int, total: int | None) -> None:
         self.progress.update(self.task, completed=done, total=total)
 
+    def describe(self, label: str) -> None:
+        """Show ``label`` (the file's name, once it is known) before the bar."""
+        self.progress.update(self.task, description=label if len(label) <= 40 else label[:39] + "…")
+
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
     """Run ``download``; errors propagate to the framework's exception→exit mapping."""
@@ -166,6 +170,7 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
             cancel=cancel,
             warn=warn,
             connections=args.connections,
+            on_plan=(lambda p: bar.describe(p.path.name)) if bar is not None else None,
         )
 
     try:

@@ -47,10 +47,12 @@ def download(
     cancel: threading.Event | None = None,
     warn: WarnFn | None = None,
     connections: int | None = None,
+    on_plan: Callable[[DownloadPlan], None] | None = None,
 ) -> DownloadResult:
     """Download the file ``ref_or_text`` names into ``layout``; see the module docstring.
 
     Same name and same hash already there: nothing is downloaded (``already_installed``).
+    ``on_plan`` is told what was decided (target path, file) before any byte is fetched.
     """
     the_plan = plan(
         ref_or_text,
@@ -61,6 +63,8 @@ def download(
         allow_unsafe=allow_unsafe,
         warn=warn,
     )
+    if on_plan is not None:
+        on_plan(the_plan)
     if dry_run:
         return the_plan.result(dry_run=True)
     if the_plan.already_installed:
