@@ -183,3 +183,55 @@ def test_keyboard_interrupt_keeps_the_database_consistent(tmp_path, monkeypatch)
     assert len(rows) == 2 and all(r[0] for r in rows)
     resumed = scan_library(LibraryDB(tmp_path / "lib.sqlite3"), [("loras", root)])
     assert resumed.hashed == 6 and resumed.scanned == 8
+
+
+def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolated_home):
+    """A real SIGINT to `modelshelf scan` mid-way: exit 130, one line, nothing lost."""
+    import signal
+    import time
+
+    loras = tmp_path / "models" / "loras"
+    loras.mkdir(parents=True)
+    for i in range(10):
+        (loras / f"a_{i:02}.safetensors").write_bytes(make_safetensors(1024 + i))
+    with open(loras / "b_big.ckpt", "wb") as fh:  # sparse: seconds of hashing, no disk
+        fh.truncate(2 * 2**30)
+    for i in range(5):
+        (loras / f"c_{i:02}.safetensors").write_bytes(make_safetensors(2048 + i))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    args = [sys.executable, "-m", "modelshelf", "scan", "--models-dir", str(tmp_path / "models")]
+    proc = subprocess.Popen(
+        [*args, "--no-identify", "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    db_path = isolated_home / "library.sqlite3"
+    deadline = time.monotonic() + 60
+    hashed_before = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db_path.exists():
+            try:
+                with sqlite3.connect(db_path, timeout=1) as conn:
+                    hashed_before = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+            except sqlite3.OperationalError:
+                hashed_before = 0
+            if hashed_before >= 10:  # the small files are in; the big one is being read
+                break
+        time.sleep(0.01)  # polling interval, not synchronisation
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        names = {Path(p).name for (p,) in conn.execute("SELECT path FROM files")}
+    assert {f"a_{i:02}.safetensors" for i in range(10)} <= names
+    assert "b_big.ckpt" not in names  # interrupted mid-read: not recorded half-done
+    again = ok_json(
+        cli("scan", "--models-dir", str(tmp_path / "models"), "--no-identify", "--json")
+    )
+    assert again["scanned"] == 16
+    assert again["hashed"] == 16 - len(names)  # only what was not done before
