@@ -253,3 +253,33 @@ def test_sigkill_mid_download_then_resume(wired, fake_storage, tmp_path):
     assert ranges and ranges[0].startswith("bytes=") and ranges[0] != "bytes=0-"
     assert (tmp_path / "models" / NAME).read_bytes() == data
     assert sorted(os.listdir(tmp_path / "models")) == [NAME]
+
+
+def test_two_processes_on_one_file_download_it_once(wired, fake_storage, tmp_path):
+    source, key, data = wired
+    fake_storage.throttle(1_000_000)  # ~1.5 s: both start while the first is downloading
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        textwrap.dedent(
+            f"""
+            from modelshelf.download.fetch import fetch
+            from modelshelf.providers.base import DownloadSource
+            src = DownloadSource(url={source.url!r}, filename={NAME!r},
+                headers={source.headers!r}, expected_sha256={source.expected_sha256!r},
+                expected_size={len(data)}, size_is_exact=True, version_id={VID}, file_id={FID})
+            r = fetch(src, {str(tmp_path / "models")!r}, connections=1)
+            print(r.already_present)
+            """
+        )
+    )
+    env = {**os.environ, "MODELSHELF_MAX_RETRY_WAIT": "0.05", "PYTHONPATH": str(Path.cwd())}
+    procs = [
+        subprocess.Popen([sys.executable, str(driver)], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(outs) == ["False", "True"]  # one downloaded, the other found it installed
+    assert len(fake_storage.gets(key)) == 1
+    assert (tmp_path / "models" / NAME).read_bytes() == data
+    assert sorted(os.listdir(tmp_path / "models")) == [NAME]
