@@ -329,6 +329,6 @@ def resolve_layout(
 
         return host_layout(Path(host_dir), layout)
     raise BadInputError(
-        "Say where models go: pass --models-dir DIR (a plain folder) or --host-dir DIR "
+        "Say which models folder to use: pass --models-dir DIR (a plain folder) or --host-dir DIR "
         "(your A1111, Forge, SD.Next or ComfyUI folder)."
     )
