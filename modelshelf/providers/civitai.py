@@ -29,13 +29,11 @@ from ..errors import (
 from ..http import RetryPolicy, build_session, redact_url, request_with_retries, same_host
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
 from .base import DownloadSource, iterate_pages
-from .civitai_parse import (
+from .civitai_parse import parse_model, parse_page, parse_version
+from .civitai_wire import (
     CIVITAI_HOSTS,
     MODEL_TYPES,
     TYPE_ALIASES,
-    parse_model,
-    parse_page,
-    parse_version,
     rebase_url,
     server_message,
     split_all,

@@ -9,18 +9,10 @@ default; enum-like values stay free strings; ``allowCommercialUse`` may be a str
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..types import Creator, FileHashes, Image, Model, ModelFile, ModelVersion, Page, Stats
 
 __all__ = [
-    "CIVITAI_HOSTS",
-    "MODEL_TYPES",
-    "TYPE_ALIASES",
-    "rebase_url",
-    "server_message",
-    "split_all",
-    "without_token",
     "parse_commercial_use",
     "parse_file",
     "parse_hashes",
@@ -30,84 +22,6 @@ __all__ = [
     "parse_stats",
     "parse_version",
 ]
-
-CIVITAI_HOSTS = frozenset(
-    {"civitai.com", "www.civitai.com", "api.civitai.com", "civitai.red", "www.civitai.red"}
-)
-MODEL_TYPES = (  # api.md §1.6; the server may know newer ones
-    *("Checkpoint", "TextualInversion", "Hypernetwork", "AestheticGradient", "LORA", "LoCon"),
-    *("DoRA", "Controlnet", "Upscaler", "MotionModule", "VAE", "TextEncoder", "UNet"),
-    *("CLIPVision", "Poses", "Wildcards", "Workflows", "ComfyWorkflows", "Detection"),
-    *("VisionLanguage", "CLIP", "LLM", "Other"),
-)
-TYPE_ALIASES = {t.lower(): t for t in MODEL_TYPES} | {
-    "lycoris": "LoCon",
-    "lyco": "LoCon",
-    "embedding": "TextualInversion",
-    "controlnet": "Controlnet",
-    "hypernet": "Hypernetwork",
-}
-
-
-def rebase_url(url: str | None, root: str) -> str | None:
-    """``url`` moved onto ``root`` when it points at a public Civitai host (path and query kept)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if not parts.scheme and url.startswith("/"):
-        return root.rstrip("/") + url
-    if (parts.hostname or "").lower() not in CIVITAI_HOSTS:
-        return url
-    base = urlsplit(root)
-    path = base.path.rstrip("/") + parts.path
-    return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
-
-
-def without_token(url: str) -> str:
-    parts = urlsplit(url)
-    if "token" not in parts.query.lower():
-        return url
-    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
-    return urlunsplit(parts._replace(query=urlencode(pairs)))
-
-
-def split_all(values: list[str]) -> list[str]:
-    """Values split on commas (the API wants each repeated), blanks dropped."""
-    out: list[str] = []
-    for value in values or []:
-        out.extend(p.strip() for p in str(value).split(",") if p.strip())
-    return out
-
-
-def server_message(data: Any) -> str | None:
-    """The server's message from ``{"error": str}``, a Zod ``{"error": {issues}}``, etc."""
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict):
-            issues = error.get("issues")
-            if isinstance(issues, list) and issues:
-                parts = []
-                for issue in issues[:5]:
-                    if isinstance(issue, dict):
-                        path = ".".join(str(p) for p in issue.get("path") or [])
-                        msg = str(issue.get("message") or issue.get("code") or "invalid")
-                        parts.append(f"{path}: {msg}" if path else msg)
-                return "; ".join(parts) or None
-            return server_message(error) or str(error.get("message") or "") or None
-        if isinstance(error, str) and error:
-            message = data.get("message")
-            if isinstance(message, str) and message and message != error:
-                return f"{error}: {message}"
-            return error
-        for key in ("message", "msg", "reason"):
-            if isinstance(data.get(key), str) and data[key]:
-                return data[key]
-    if isinstance(data, str) and data:
-        return data[:300]
-    if isinstance(data, list) and data:
-        return server_message(data[0])
-    return None
-
 
 _IMAGE_LEVELS = {"none": 1, "soft": 2, "mature": 4, "x": 8}
 
