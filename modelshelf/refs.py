@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .errors import BadInputError, NotFoundError
 from .http import redact_url
+from .providers.civitai_wire import CIVITAI_HOSTS
 
 if TYPE_CHECKING:
     from .providers.base import Provider
@@ -32,7 +33,7 @@ __all__ = ["ACCEPTED_FORMS", "MAX_ID", "Ref", "parse_ref", "resolve_version"]
 
 MAX_ID = 2147483647
 MAX_REF_LENGTH = 4096
-CIVITAI_HOSTS = frozenset({"civitai.com", "www.civitai.com", "civitai.red", "www.civitai.red"})
+
 ACCEPTED_FORMS = (
     "a Civitai model id (12345), model@version (12345@67890), a Civitai model page or "
     "download URL (https://civitai.com/models/12345?modelVersionId=67890, "

@@ -223,3 +223,8 @@ def test_refusal_never_echoes_a_token():
     with pytest.raises(BadInputError) as err:
         parse_ref("https://example.com/models/1?token=s3cretvalue&x=1")
     assert "s3cretvalue" not in str(err.value)
+
+
+def test_old_api_host_download_urls_are_accepted():
+    ref = parse_ref("https://api.civitai.com/api/download/models/67890?type=Model")
+    assert (ref.provider, ref.version_id, ref.file_params) == ("civitai", 67890, {"type": "Model"})
