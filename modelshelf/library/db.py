@@ -307,6 +307,13 @@ class LibraryDB:
                 [(how, now, os.fspath(p)) for p in paths],
             )
 
+    def set_autov3(self, path: str | os.PathLike[str], autov3: str) -> None:
+        """Store an AutoV3 computed after the scan (the rest of the row is unchanged)."""
+        with self._lock, self._conn:
+            self._conn.execute(
+                "UPDATE files SET autov3=? WHERE path=?", (_upper(autov3), os.fspath(path))
+            )
+
     def mark_enriched(self, path: str | os.PathLike[str]) -> None:
         with self._lock, self._conn:
             self._conn.execute(

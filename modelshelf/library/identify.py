@@ -248,19 +248,7 @@ def _lookup_autov3(db: LibraryDB, provider, lib: LibraryFile, pacer: Pacer, resu
             result.errors.append((lib.path, str(exc)))
             return None
         if v3:
-            db.upsert_file(
-                lib.path,
-                size=lib.size,
-                mtime=lib.mtime_ns,
-                sha256=lib.sha256,
-                autov1=lib.autov1,
-                autov2=lib.autov2,
-                autov3=v3,
-                source=lib.hash_source or "scan",
-                folder=lib.folder,
-                dev=lib.dev,
-                ino=lib.ino,
-            )
+            db.set_autov3(lib.path, v3)
     if not v3:
         return None
     pacer.wait()
