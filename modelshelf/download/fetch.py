@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BadInputError, DiskSpaceError, IntegrityError
+from ..hashing import sha256_file
 from ..http import RetryPolicy, build_session
 from ..names import (
     candidate_names,
@@ -45,7 +46,7 @@ from ..names import (
     safe_filename,
 )
 from .engine import Downloader
-from .partfile import PartFile, PartState, sha256_of
+from .partfile import PartFile, PartState
 from .segments import Progress
 from .transfer import Transfer
 
@@ -84,11 +85,6 @@ class Probe:
     final_url: str  # redacted (no signature, no key): safe to print
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Upper-case hex SHA256 of a file (1 MiB ``readinto`` buffers)."""
-    return sha256_of(Path(path))
-
-
 def _fallback_name(source: DownloadSource) -> str:
     ext = os.path.splitext(source.filename or "")[1] or ".safetensors"
     return f"model-{source.version_id or source.file_id or 'download'}{ext}"
@@ -116,7 +112,7 @@ def _find_present(
             if i > 0:
                 return None
             continue
-        local = known_local_sha256 if i == 0 and known_local_sha256 else sha256_of(path)
+        local = known_local_sha256 if i == 0 and known_local_sha256 else sha256_file(path)
         if _same_hash(local, sha256):
             return path
     return None
@@ -140,7 +136,7 @@ def _place(part: PartFile, dest_dir: Path, name: str, sha256: str) -> tuple[Path
     for candidate in candidate_names(name):
         target = inside(dest_dir, candidate)
         if target.exists():
-            if target.is_file() and _same_hash(sha256_of(target), sha256):
+            if target.is_file() and _same_hash(sha256_file(target), sha256):
                 part.discard()
                 return target, True
             continue

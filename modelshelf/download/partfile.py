@@ -31,12 +31,7 @@ from pathlib import Path
 
 from ..errors import CancelledError
 
-try:
-    from ..hashing import sha256_file
-except ImportError:  # pragma: no cover - the library helper's module is missing
-    sha256_file = None  # type: ignore[assignment]
-
-__all__ = ["PartFile", "PartState", "hash_file_range", "sha256_of", "write_at"]
+__all__ = ["PartFile", "PartState", "hash_file_range", "write_at"]
 
 log = logging.getLogger(__name__)
 
@@ -99,19 +94,6 @@ def write_at(fd: int, data, offset: int) -> None:
                 n = os.write(fd, view)
         view = view[n:]
         offset += n
-
-
-def sha256_of(path: Path) -> str:
-    """Upper-case hex SHA256 of a whole file (the library helper's when present)."""
-    if sha256_file is not None:
-        return sha256_file(path)
-    digest = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
-        hash_file_range(fd, digest, 0, os.fstat(fd).st_size)
-    finally:
-        os.close(fd)
-    return digest.hexdigest().upper()
 
 
 class PartFile:
