@@ -211,25 +211,33 @@ def test_416_with_complete_part_is_verified(wired, fake_storage, tmp_path):
     assert sorted(os.listdir(tmp_path)) == [NAME]
 
 
-def test_sigkill_mid_download_then_resume(wired, fake_storage, tmp_path):
-    source, key, data = wired
-    fake_storage.throttle(200_000)  # bytes/s: the first run is slow enough to be killed
+def write_driver(tmp_path: Path, source: DownloadSource, data: bytes, prints: str) -> Path:
+    """A script that fetches ``source`` into ``tmp_path/models`` and prints ``r.<prints>``."""
     driver = tmp_path / "driver.py"
     driver.write_text(
         textwrap.dedent(
             f"""
-            import sys
             from modelshelf.download.fetch import fetch
             from modelshelf.providers.base import DownloadSource
             src = DownloadSource(url={source.url!r}, filename={NAME!r},
                 headers={source.headers!r}, expected_sha256={source.expected_sha256!r},
                 expected_size={len(data)}, size_is_exact=True, version_id={VID}, file_id={FID})
             r = fetch(src, {str(tmp_path / "models")!r}, connections=1)
-            print(r.resumed_from)
+            print(r.{prints})
             """
         )
     )
-    env = {**os.environ, "MODELSHELF_MAX_RETRY_WAIT": "0.05", "PYTHONPATH": str(Path.cwd())}
+    return driver
+
+
+DRIVER_ENV = {**os.environ, "MODELSHELF_MAX_RETRY_WAIT": "0.05", "PYTHONPATH": str(Path.cwd())}
+
+
+def test_sigkill_mid_download_then_resume(wired, fake_storage, tmp_path):
+    source, key, data = wired
+    fake_storage.throttle(200_000)  # bytes/s: the first run is slow enough to be killed
+    driver = write_driver(tmp_path, source, data, "resumed_from")
+    env = DRIVER_ENV
     proc = subprocess.Popen([sys.executable, str(driver)], env=env, stdout=subprocess.PIPE)
     part = tmp_path / "models" / f"{NAME}.{VID}-{FID}.part"
     deadline = time.monotonic() + 30
@@ -258,21 +266,8 @@ def test_sigkill_mid_download_then_resume(wired, fake_storage, tmp_path):
 def test_two_processes_on_one_file_download_it_once(wired, fake_storage, tmp_path):
     source, key, data = wired
     fake_storage.throttle(1_000_000)  # ~1.5 s: both start while the first is downloading
-    driver = tmp_path / "driver.py"
-    driver.write_text(
-        textwrap.dedent(
-            f"""
-            from modelshelf.download.fetch import fetch
-            from modelshelf.providers.base import DownloadSource
-            src = DownloadSource(url={source.url!r}, filename={NAME!r},
-                headers={source.headers!r}, expected_sha256={source.expected_sha256!r},
-                expected_size={len(data)}, size_is_exact=True, version_id={VID}, file_id={FID})
-            r = fetch(src, {str(tmp_path / "models")!r}, connections=1)
-            print(r.already_present)
-            """
-        )
-    )
-    env = {**os.environ, "MODELSHELF_MAX_RETRY_WAIT": "0.05", "PYTHONPATH": str(Path.cwd())}
+    driver = write_driver(tmp_path, source, data, "already_present")
+    env = DRIVER_ENV
     procs = [
         subprocess.Popen([sys.executable, str(driver)], env=env, stdout=subprocess.PIPE, text=True)
         for _ in range(2)
