@@ -30,9 +30,6 @@ __all__ = [
     "resolve_novita",
 ]
 
-PRESIGNED_PARAMS = frozenset(
-    {"x-amz-signature", "x-amz-credential", "signature", "sig", "authorization", "token"}
-)
 EXPIRY_MARGIN = 60.0  # seconds: a URL this close to expiring is refreshed first
 
 
@@ -122,15 +119,4 @@ def novita_download_source(
         raise DownloadsDisabledError(
             f"Novita gave no download URL for model {model.id}; try again later."
         )
-    source = provider.resolve_download(version, file)
-    if _is_presigned(source.url):
-        # a pre-signed URL carries its own authorisation; storage refuses a second one
-        source.headers = {k: v for k, v in source.headers.items() if k.lower() != "authorization"}
-    return source
-
-
-def _is_presigned(url: str) -> bool:
-    from urllib.parse import parse_qsl, urlsplit
-
-    keys = {k.lower() for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
-    return bool(keys & PRESIGNED_PARAMS)
+    return provider.resolve_download(version, file)  # a signed URL: sent without the key
