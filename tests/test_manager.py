@@ -181,6 +181,8 @@ def test_record_survives_a_restart_and_running_jobs_come_back_interrupted(settin
     states = {j["id"]: j["state"] for j in record["jobs"]}
     assert states == {done_id: "done", running_id: "running"}
 
+    for raw in record["jobs"]:  # as left by a process that is gone
+        raw["owner"] = "otherhost:1:dead"
     copy = settings.home / "copy.json"
     copy.write_text(json.dumps(record), "utf-8")
     runner2 = ScriptedRunner()
@@ -226,6 +228,7 @@ def test_speed_and_eta_from_progress(settings):
     manager.subscribe(seen.append)
     job = manager.wait(manager.submit(DownloadRequest(ref="s")), TIMEOUT)
     assert job.state == "done"
+    wait_for(lambda: any(j.state == "done" for j in seen))  # listeners run on their own thread
     mid = [j for j in seen if j.bytes_done == 500][0]
     assert mid.speed and mid.speed > 0
     assert mid.eta == pytest.approx(500 / mid.speed)

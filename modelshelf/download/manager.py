@@ -1,15 +1,19 @@
 """A download queue for the UIs: concurrency limit, progress, cancel, retry, a record.
 
-The record is a JSON file (``<home>/downloads.json`` by default) rewritten atomically on
-every state change. A job that was queued or running when the process died is loaded
-back as ``interrupted``; :meth:`DownloadManager.retry` runs it again, and the fetch engine
-resumes its ``.part`` file. Listeners get :class:`Job` snapshots from worker threads; an
-exception in a listener is logged, never fatal.
+The record is ``<home>/downloads.json`` (see :mod:`.job_store`: locked, shared by several
+processes). A job that was queued or running when its process died is loaded back as
+``interrupted``; :meth:`DownloadManager.retry` runs it again, and the fetch engine resumes
+its ``.part`` file.
+
+Every change bumps one revision counter; each :class:`Job` snapshot carries the revision
+of its last change, so a page can ask :meth:`DownloadManager.changes` for what changed
+since the revision it has (a long-poll). ``bytes_done`` never goes backwards. Listeners
+run on one dispatcher thread, never on a download thread; an exception in a listener is
+logged, never fatal.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -42,6 +46,8 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 __all__ = ["TERMINAL_STATES", "DownloadManager", "DownloadRequest", "Job", "Runner"]
+
+_STOP = object()
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +100,20 @@ class DownloadManager:
         self._listeners: list[Callable[[Job], None]] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
+        self._events: queue.Queue[Any] = queue.Queue()
+        self._dispatcher: threading.Thread | None = None
         self._closed = False
         self._last_save = 0.0
-        self._load()
+        self._revision = 0
+        from .job_store import JobStore
+
+        self._store = JobStore(self.store_path)
+        for job in self._store.load():
+            self._revision += 1
+            job.revision = self._revision
+            self._jobs[job.id] = job
+        if self._jobs:
+            self._save()
 
     # public API ---------------------------------------------------------------
     def submit(self, request: DownloadRequest) -> str:
@@ -105,13 +122,16 @@ class DownloadManager:
 
         if "://" in request.ref:  # the record is saved: keep no secret in it
             request = replace(request, ref=redact_url(request.ref))
-        job = Job(id=uuid.uuid4().hex[:12], request=request)
+        job = Job(id=uuid.uuid4().hex[:12], request=request, owner=self._store.owner)
         with self._lock:
             if self._closed:
-                raise RuntimeError("the download manager is shut down")
+                from ..errors import ModelShelfError
+
+                raise ModelShelfError("Model Shelf is shutting down; start the download again.")
             self._jobs[job.id] = job
-            self._save()
-        self._notify(job)
+            self._set(job)
+            snapshot = replace(job)
+        self._notify(snapshot)
         self._enqueue(job.id)
         return job.id
 
@@ -187,12 +207,37 @@ class DownloadManager:
                 self._changed.wait(left)
             return replace(self._get(job_id))
 
+    @property
+    def revision(self) -> int:
+        """The revision of the latest change (0 before any)."""
+        with self._lock:
+            return self._revision
+
+    def changes(self, since: int = 0, timeout: float = 0.0) -> tuple[int, list[Job]]:
+        """(revision, jobs changed after ``since``), waiting up to ``timeout`` for one.
+
+        A long-poll: a page passes the revision it got last time. Jobs forgotten since are
+        simply absent; ask :meth:`jobs` for the whole list after a reload.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._changed:
+            while self._revision <= since and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            changed = [replace(j) for j in self._jobs.values() if j.revision > since]
+            changed.sort(key=lambda j: j.created_at)
+            return self._revision, changed
+
     def forget(self, job_id: str) -> None:
         """Drop a finished job from the record."""
         with self._lock:
             if self._get(job_id).finished:
                 del self._jobs[job_id]
+                self._revision += 1
                 self._save()
+                self._changed.notify_all()
 
     def shutdown(self, *, wait: bool = True, timeout: float | None = 30.0) -> None:
         """Stop the workers; running jobs are stopped and recorded as interrupted."""
@@ -212,6 +257,12 @@ class DownloadManager:
                 if job.state == QUEUED:
                     self._set(job, state=INTERRUPTED, error="Stopped before it started.")
             self._save()
+            self._changed.notify_all()
+        self._events.put(_STOP)
+        dispatcher = self._dispatcher
+        if wait and dispatcher is not None and dispatcher is not threading.current_thread():
+            dispatcher.join(timeout)
+        self._store.close()
 
     # internals ------------------------------------------------------------------
     def _get(self, job_id: str) -> Job:
@@ -280,6 +331,9 @@ class DownloadManager:
                 return
             if _progress and job.state != RUNNING:
                 return
+            done = changes.get("bytes_done")
+            if _progress and isinstance(done, int) and done < job.bytes_done:
+                changes["bytes_done"] = job.bytes_done  # a restarted range never shows as lost
             self._set(job, _progress=_progress, **changes)
             snapshot = replace(job)
         self._notify(snapshot)
@@ -287,50 +341,39 @@ class DownloadManager:
     def _set(self, job: Job, *, _progress: bool = False, **changes: Any) -> None:
         for key, value in changes.items():
             setattr(job, key, value)
+        self._revision += 1
+        job.revision = self._revision
         now = time.monotonic()
         if not _progress or now - self._last_save >= SAVE_EVERY:
             self._save()
         self._changed.notify_all()
 
     def _notify(self, snapshot: Job) -> None:
+        """Hand ``snapshot`` to the dispatcher thread, which calls the listeners."""
         with self._lock:
-            listeners = list(self._listeners)
-        for callback in listeners:
-            try:
-                callback(replace(snapshot))
-            except Exception:
-                log.exception("a download listener failed (ignored)")
+            if not self._listeners:
+                return
+            if self._dispatcher is None or not self._dispatcher.is_alive():
+                self._dispatcher = threading.Thread(
+                    target=self._dispatch, name="modelshelf-download-events", daemon=True
+                )
+                self._dispatcher.start()
+        self._events.put(snapshot)
+
+    def _dispatch(self) -> None:
+        while True:
+            snapshot = self._events.get()
+            if snapshot is _STOP:
+                return
+            with self._lock:
+                listeners = list(self._listeners)
+            for callback in listeners:
+                try:
+                    callback(replace(snapshot))
+                except Exception:
+                    log.exception("a download listener failed (ignored)")
 
     def _save(self) -> None:
-        """Write the record atomically (caller holds the lock)."""
+        """Write the record (caller holds the lock)."""
         self._last_save = time.monotonic()
-        data = {"version": 1, "jobs": [j.to_dict() for j in self._jobs.values()]}
-        try:
-            self.store_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.store_path.with_name(f"{self.store_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1), "utf-8")
-            os.replace(tmp, self.store_path)
-        except OSError as exc:
-            log.warning("could not save the download record %s: %s", self.store_path, exc)
-
-    def _load(self) -> None:
-        try:
-            data = json.loads(self.store_path.read_text("utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring an unreadable download record %s: %s", self.store_path, exc)
-            return
-        for raw in data.get("jobs", []) if isinstance(data, dict) else []:
-            try:
-                job = Job.from_dict(raw)
-            except (TypeError, ValueError):
-                log.warning("ignoring a malformed download record entry")
-                continue
-            if job.state in (QUEUED, RUNNING):
-                job.state = INTERRUPTED
-                job.error = "Interrupted when Model Shelf stopped; retry to resume it."
-                job.speed = job.eta = None
-            self._jobs[job.id] = job
-        if self._jobs:
-            self._save()
+        self._store.save(list(self._jobs.values()))

@@ -29,6 +29,7 @@ __all__ = ["DownloadPlan", "DownloadResult", "existing_sidecars", "plan"]
 log = logging.getLogger(__name__)
 
 WarnFn = Callable[[str], None]
+ProviderGetter = Callable[[str], "Provider"]
 
 
 @dataclass
@@ -134,21 +135,24 @@ def _prefer_from(ref: Ref, prefer: FilePreference | None, settings: Settings) ->
     )
 
 
-def _resolve(ref: Ref, settings: Settings) -> tuple[str, Provider, Model | None, ModelVersion, Any]:
+def _resolve(
+    ref: Ref, settings: Settings, providers: ProviderGetter | None = None
+) -> tuple[str, Provider, Model | None, ModelVersion, Any]:
     """(provider name, provider, model, version, novita target or None) for ``ref``."""
     from ..providers import get_provider
     from ..refs import Ref, resolve_version
 
+    get = providers or (lambda name: get_provider(name, settings))
     if ref.provider == "novita":
         from .novita_source import resolve_novita
 
-        novita = get_provider("novita", settings)
+        novita = get("novita")
         n_model, n_version = resolve_version(ref, novita)
         target = resolve_novita(n_model, n_version)
         if not target.via_civitai:
             return "novita", novita, n_model, n_version, target
         ref = Ref("civitai", None, target.civitai_version_id, text=ref.text)
-    civitai = get_provider("civitai", settings)
+    civitai = get("civitai")
     model, version = resolve_version(ref, civitai)
     if model is not None:
         version.model_name = version.model_name or model.name
@@ -206,11 +210,16 @@ def plan(
     prefer: FilePreference | None = None,
     allow_unsafe: bool = False,
     warn: WarnFn | None = None,
+    providers: ProviderGetter | None = None,
 ) -> DownloadPlan:
-    """Decide what ``download`` would do; contacts only the catalogue API, writes nothing."""
+    """Decide what ``download`` would do; contacts only the catalogue API, writes nothing.
+
+    ``providers(name)`` gives the provider to ask (a front end's long-lived ones); by
+    default a new one is made. A :func:`~modelshelf.cancel.cancel_scope` stops the paging.
+    """
     ref = _parse(ref_or_text, settings)
     wanted_file = file_id if file_id is not None else getattr(ref, "file_id", None)
-    name, provider, model, version, novita_target = _resolve(ref, settings)
+    name, provider, model, version, novita_target = _resolve(ref, settings, providers)
     file = choose_file(
         version,
         file_id=wanted_file if name == "civitai" else None,

@@ -48,21 +48,26 @@ def download(
     warn: WarnFn | None = None,
     connections: int | None = None,
     on_plan: Callable[[DownloadPlan], None] | None = None,
+    providers: Callable[[str], Any] | None = None,
 ) -> DownloadResult:
     """Download the file ``ref_or_text`` names into ``layout``; see the module docstring.
 
     Same name and same hash already there: nothing is downloaded (``already_installed``).
     ``on_plan`` is told what was decided (target path, file) before any byte is fetched.
     """
-    the_plan = plan(
-        ref_or_text,
-        settings=settings,
-        layout=layout,
-        file_id=file_id,
-        prefer=prefer,
-        allow_unsafe=allow_unsafe,
-        warn=warn,
-    )
+    from ..cancel import cancel_scope
+
+    with cancel_scope(cancel):
+        the_plan = plan(
+            ref_or_text,
+            settings=settings,
+            layout=layout,
+            file_id=file_id,
+            prefer=prefer,
+            allow_unsafe=allow_unsafe,
+            warn=warn,
+            providers=providers,
+        )
     if on_plan is not None:
         on_plan(the_plan)
     if dry_run:

@@ -210,6 +210,24 @@ class LibraryDB:
     def is_installed(self, version_id: int) -> bool:
         return bool(self.installed_versions(version_id))
 
+    def versions_by_model(self, model_ids: Iterable[int]) -> dict[int, set[int]]:
+        """For each of ``model_ids`` with files on disk: the version ids installed (one query)."""
+        ids = sorted({int(m) for m in model_ids})
+        if not ids:
+            return {}
+        out: dict[int, set[int]] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for model_id, version_id in self._conn.execute(
+                    f"SELECT model_id, version_id FROM files WHERE model_id IN ({marks}) "
+                    "AND version_id IS NOT NULL",
+                    chunk,
+                ):
+                    out.setdefault(model_id, set()).add(version_id)
+        return out
+
     # -- writing ---------------------------------------------------------------------------
 
     def upsert_file(

@@ -69,7 +69,10 @@ def iterate_pages(
     cursor: str | None = None
     seen: set[str] = set()
     count = 0
+    from ..cancel import raise_if_cancelled
+
     while max_items is None or count < max_items:
+        raise_if_cancelled()
         page = fetch_page(cursor)
         for model in page.items:
             if max_items is not None and count >= max_items:
