@@ -105,9 +105,9 @@ def test_link_refuses_a_file_that_is_not_a_model(shelf, tmp_path):
 
 
 def test_scan_of_a_missing_folder_is_a_sentence(civitai, tmp_path):
-    with Shelf(load_settings(), resolve_layout(models_dir=tmp_path / "nowhere")) as shelf:
-        with pytest.raises(NotFoundError, match="check the path"):
-            shelf.scan()
+    layout = resolve_layout(models_dir=tmp_path / "nowhere")
+    with Shelf(load_settings(), layout) as shelf, pytest.raises(NotFoundError, match="check the"):
+        shelf.scan()
 
 
 def test_a_closed_shelf_refuses_work(civitai, tmp_path):
