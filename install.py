@@ -13,6 +13,8 @@ REQUIREMENTS = {
     "filelock": "filelock>=3.12",
     "rich": "rich>=13",
     "yaml": "PyYAML>=6",
+    "nh3": "nh3>=0.2.14",
+    "blurhash": "blurhash>=1.1.4",
 }
 
 for module, requirement in REQUIREMENTS.items():

@@ -295,11 +295,18 @@ class Shelf:
             fp=request.prefer_fp or self.settings.prefer_fp,
             size=request.prefer_size or self.settings.prefer_size,
         )
+        describe = getattr(on_progress, "describe", None)
+
+        def on_plan(the_plan: DownloadPlan) -> None:
+            if describe is not None:
+                describe(name=the_plan.path.name, target_dir=str(the_plan.target_dir))
+
         return self.download(
             request.ref,
             file_id=request.file_id,
             on_progress=on_progress,
             cancel=cancel,
+            on_plan=on_plan,
             prefer=prefer,
             allow_unsafe=request.allow_unsafe,
             nsfw=request.nsfw,

@@ -84,6 +84,8 @@ class Job:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    name: str | None = None  # the file's name, once the plan is made
+    target_dir: str | None = None  # the folder it goes to, once the plan is made
     revision: int = 0  # the manager's change counter at this job's last change; only grows
     owner: str | None = None  # the manager (host:pid:nonce) that runs it; see job_store
 

@@ -76,6 +76,10 @@ class _Progress:
             self.job_id, bytes_done=done, bytes_total=total, speed=speed, eta=eta, _progress=True
         )
 
+    def describe(self, *, name: str | None, target_dir: str | None) -> None:
+        """Record what the plan decided (the file's name and folder) on the job."""
+        self.manager._update(self.job_id, name=name, target_dir=target_dir, _progress=True)
+
 
 class DownloadManager:
     """A queue of downloads run by ``max_concurrent`` worker threads."""
