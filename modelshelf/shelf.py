@@ -114,18 +114,24 @@ class Shelf:
                 )
             return self._layout
 
-    def provider(self, name: str) -> Provider:
-        """The long-lived provider ``name`` (``civitai`` or ``novita``)."""
+    def provider(self, name: str, *, fresh: bool = False) -> Provider:
+        """The long-lived provider ``name`` (``civitai`` or ``novita``).
+
+        ``fresh``: one that never answers from the response cache (identification and
+        update checks must see the catalogue as it is now).
+        """
+        key = f"{name}:fresh" if fresh else name
         with self._lock:
             self._check_open()
-            if name not in self._providers:
+            if key not in self._providers:
                 from .providers import get_provider
 
-                self._providers[name] = get_provider(name, self.settings, use_cache=self._use_cache)
-            return self._providers[name]
+                use_cache = False if fresh else self._use_cache
+                self._providers[key] = get_provider(name, self.settings, use_cache=use_cache)
+            return self._providers[key]
 
     def _civitai(self) -> CivitaiProvider:
-        return self.provider("civitai")  # type: ignore[return-value]
+        return self.provider("civitai", fresh=True)  # type: ignore[return-value]
 
     @property
     def library(self) -> LibraryDB:
@@ -169,7 +175,7 @@ class Shelf:
 
     def version(self, version_id: int | str) -> ModelVersion:
         """A Civitai model version."""
-        return self._civitai().get_version(version_id)
+        return self.provider("civitai").get_version(version_id)
 
     def lookup(self, ref_text: str) -> tuple[Model | None, ModelVersion]:
         """The model and version any REF names (id, id@version, URL, AIR, ``novita:ID``)."""

@@ -36,8 +36,10 @@ from ..errors import BadInputError, ModelShelfError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..layout import HostLayout
     from ..providers.base import Provider
     from ..settings import Settings
+    from ..shelf import Shelf
 
 __all__ = [
     "LAYOUTS",
@@ -75,13 +77,29 @@ class ArgumentParser(argparse.ArgumentParser):
 
 @dataclass
 class Context:
-    """What a command needs besides its own arguments."""
+    """What a command needs besides its own arguments; ``shelf`` is the core's API."""
 
     settings: Settings
     json: bool = False
     debug: bool = False
     use_cache: bool = True
     verbose: bool = False
+    layout: HostLayout | None = None
+    _shelf: Shelf | None = None
+
+    @property
+    def shelf(self) -> Shelf:
+        """The one :class:`~modelshelf.shelf.Shelf` of this command (closed at its end)."""
+        if self._shelf is None:
+            from ..shelf import Shelf
+
+            self._shelf = Shelf(self.settings, self.layout, use_cache=self.use_cache)
+        return self._shelf
+
+    def close(self) -> None:
+        if self._shelf is not None:
+            self._shelf.close()
+            self._shelf = None
 
     def console(self, *, stderr: bool = False) -> Console:
         """A rich console for tables (80 columns and soft wrap when not a terminal)."""
@@ -145,20 +163,26 @@ def context_from_args(args: argparse.Namespace) -> Context:
     no_cache = bool(getattr(args, "no_cache", False))
     overrides: dict[str, Any] = {"use_cache": False} if no_cache else {}
     settings = load_settings(overrides)
+    layout = None
+    if getattr(args, "models_dir", None) or getattr(args, "host_dir", None):
+        from ..layout import resolve_layout
+
+        layout = resolve_layout(
+            models_dir=args.models_dir, host_dir=args.host_dir, layout=getattr(args, "layout", None)
+        )
     return Context(
         settings=settings,
         json=bool(getattr(args, "json", False)),
         debug=bool(getattr(args, "debug", False)),
         use_cache=settings.use_cache,
         verbose=bool(getattr(args, "verbose", False)),
+        layout=layout,
     )
 
 
 def make_provider(ctx: Context, name: str) -> Provider:
-    """The provider ``name`` (civitai, novita) configured from ``ctx``."""
-    from ..providers import get_provider
-
-    return get_provider(name, ctx.settings, use_cache=ctx.use_cache)
+    """The provider ``name`` (civitai, novita) of the command's Shelf."""
+    return ctx.shelf.provider(name)
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -255,6 +279,8 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         except BrokenPipeError:
             _silence_stdout()
             return 1
+        finally:
+            ctx.close()
         return 0 if code is None else int(code)
     finally:
         restore()

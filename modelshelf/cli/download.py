@@ -134,15 +134,8 @@ class _Bar:
 def run(args: argparse.Namespace, ctx: Any) -> int:
     """Run ``download``; errors propagate to the framework's exception→exit mapping."""
     from ..download.choose import FilePreference
-    from ..download.service import download
-    from ..layout import resolve_layout
 
     settings = ctx.settings
-    layout = resolve_layout(
-        models_dir=getattr(args, "models_dir", None),
-        host_dir=getattr(args, "host_dir", None),
-        layout=getattr(args, "layout", None),
-    )
     if args.connections is not None and not 1 <= args.connections <= 16:
         from ..errors import BadInputError
 
@@ -156,10 +149,8 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     bar = _Bar(args.ref) if show_bar else None
 
     def go(on_progress: Any = None) -> Any:
-        return download(
+        return ctx.shelf.download(
             args.ref,
-            settings=settings,
-            layout=layout,
             file_id=args.file_id,
             prefer=FilePreference.from_settings(settings),
             allow_unsafe=args.allow_unsafe,

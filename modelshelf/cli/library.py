@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInputError, ModelShelfError, NotFoundError
 from .common import add_json_arg, add_location_args, error_exit, print_json
 
 __all__ = ["register"]
@@ -110,63 +108,38 @@ class _Bar:
             self.progress.update(self.task, completed=done, total=total)
 
 
-def _layout(args: argparse.Namespace):
-    from ..layout import resolve_layout
-
-    return resolve_layout(
-        models_dir=args.models_dir, host_dir=args.host_dir, layout=getattr(args, "layout", None)
-    )
-
-
-def _civitai(ctx):
-    from ..providers.civitai import CivitaiProvider
-
-    return CivitaiProvider(ctx.settings)
-
-
-def _under(path: Path, roots: list[Path]) -> bool:
-    text = os.fspath(path)
-    return any(text.startswith(os.path.join(os.fspath(r), "")) for r in roots)
-
-
 # ---------------------------------------------------------------------------------- scan
 
 
 def run_scan(args: argparse.Namespace, ctx: Any) -> int:
-    from ..library.db import LibraryDB
-    from ..library.scan import AUTOV3_FOLDERS, scan_layout
+    bars: dict[str, _Bar] = {}
 
-    if args.workers is not None and args.workers < 1:
-        raise BadInputError("--workers must be 1 or more.")
-    layout = _layout(args)
-    cancel = threading.Event()
-    with LibraryDB(ctx.settings.library_path) as db:
-        with _Bar("hashing", as_bytes=True) as bar:
-            result = scan_layout(
-                db,
-                layout,
-                workers=args.workers,
-                on_progress=bar,
-                cancel=cancel,
-                autov3_folders=None if args.all_autov3 else AUTOV3_FOLDERS,
-            )
-        failure: ModelShelfError | None = None
-        identified = None
-        if not args.no_identify:
-            try:
-                identified = _identify_and_enrich(db, ctx, result.items, enrich=not args.no_enrich)
-            except ModelShelfError as exc:
-                failure = exc  # the hashes are kept; the next scan asks again
-        rows = {str(f.path): f for f in db.all_files()}
-        items = [rows.get(str(f.path), f) for f in result.items]
-    known = sum(1 for f in items if f.version_id is not None)
+    def on_progress(stage: str, done: int, total: int | None) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.__exit__()
+            bars[stage] = _Bar(stage, as_bytes=stage == "hashing").__enter__()
+        bars[stage](done, total)
+
+    try:
+        report = ctx.shelf.scan(
+            identify=not args.no_identify,
+            enrich=not args.no_enrich,
+            workers=args.workers,
+            all_autov3=args.all_autov3,
+            on_progress=on_progress,
+            cancel=threading.Event(),
+        )
+    finally:
+        for bar in bars.values():
+            bar.__exit__()
     if ctx.json:
         print_json(
             {
-                "scanned": len(items),
-                "hashed": result.hashed,
-                "identified": known,
-                "unknown": len(items) - known,
+                "scanned": report.scanned,
+                "hashed": report.hashed,
+                "identified": report.identified,
+                "unknown": report.unknown,
                 "items": [
                     {
                         "path": str(f.path),
@@ -174,52 +147,29 @@ def run_scan(args: argparse.Namespace, ctx: Any) -> int:
                         "model_id": f.model_id,
                         "version_id": f.version_id,
                     }
-                    for f in items
+                    for f in report.items
                 ],
             }
         )
     else:
-        _print_scan(ctx, result, items, identified, known)
-    for path, why in result.errors:
+        _print_scan(ctx, report)
+    for path, why in report.errors:
         error_exit(f"{path}: {why}", 0)
-    if failure is not None:
-        return error_exit(failure)
+    if report.failure is not None:
+        return error_exit(report.failure, 6)
     return 0
 
 
-def _identify_and_enrich(db, ctx, items, *, enrich: bool):
-    from ..library.enrich import enrich_files
-    from ..library.identify import due_for_lookup, identify_files
-
-    due = due_for_lookup(items)
-    if not due:
-        return None
-    provider = _civitai(ctx)
-    with _Bar("identifying", as_bytes=False) as bar:
-        found = identify_files(db, provider, due, on_progress=bar)
-    if enrich and found.versions:
-        from ..sidecars import http_image_fetcher
-
-        with _Bar("previews", as_bytes=False) as bar:
-            enrich_files(
-                db,
-                found.versions,
-                nsfw=ctx.settings.nsfw,
-                fetch_image=http_image_fetcher(provider.session),
-                on_progress=bar,
-            )
-    return found
-
-
-def _print_scan(ctx, result, items, identified, known: int) -> None:
+def _print_scan(ctx, report) -> None:
     console = ctx.console()
+    items, identified = report.items, report.identify
     console.print(
-        f"{len(items)} model files: {result.hashed} hashed now, "
-        f"{len(items) - result.hashed} already known; {known} identified, "
-        f"{len(items) - known} unknown."
+        f"{report.scanned} model files: {report.hashed} hashed now, "
+        f"{report.scanned - report.hashed} already known; {report.identified} identified, "
+        f"{report.unknown} unknown."
     )
-    if result.removed:
-        console.print(f"{len(result.removed)} files gone since the last scan were forgotten.")
+    if report.removed:
+        console.print(f"{report.removed} files gone since the last scan were forgotten.")
     if identified is not None:
         console.print(
             f"Identified now: {identified.by_sha256} by SHA256, {identified.by_autov3} by "
@@ -237,68 +187,23 @@ def _print_scan(ctx, result, items, identified, known: int) -> None:
 
 
 def run_link(args: argparse.Namespace, ctx: Any) -> int:
-    from ..hashing import hash_file
-    from ..library.db import LibraryDB
-    from ..refs import parse_ref, resolve_version
-    from ..sidecars import http_image_fetcher, write_sidecars
-
-    path = Path(os.path.abspath(args.file))
-    if not path.is_file():
-        raise NotFoundError(f"{args.file} is not a file; give the path of a model file.")
-    ref = parse_ref(args.ref, ctx.settings.civitai_url)
-    if ref.provider != "civitai":
-        raise BadInputError("`link` takes a Civitai reference such as 12345@67890.")
-    provider = _civitai(ctx)
-    model, version = resolve_version(ref, provider)
-    with LibraryDB(ctx.settings.library_path) as db:
-        row = db.get(path)
-        st = path.stat()
-        if row is None or row.size != st.st_size or row.mtime_ns != st.st_mtime_ns:
-            hashes = hash_file(path)
-            row = db.upsert_file(
-                path,
-                size=hashes.size,
-                mtime=st.st_mtime_ns,
-                sha256=hashes.sha256,
-                autov1=hashes.autov1,
-                autov3=hashes.autov3,
-                folder=row.folder if row else None,
-                dev=st.st_dev,
-                ino=st.st_ino,
-            )
-        match = next(
-            (f for f in version.files if (f.hashes.sha256 or "").upper() == row.sha256), None
-        )
-        model_id = version.model_id or (model.id if model and isinstance(model.id, int) else None)
-        file_id = match.id if match else ref.file_id
-        db.set_ids(path, model_id, version.id, file_id, source="link")
-        sidecars = write_sidecars(
-            path,
-            version,
-            model=model,
-            sha256=row.sha256,
-            nsfw=ctx.settings.nsfw,
-            fetch_image=http_image_fetcher(provider.session),
-        )
-        db.mark_enriched(path)
+    result = ctx.shelf.link(args.file, args.ref)
     if ctx.json:
         print_json(
             {
-                "path": str(path),
-                "sha256": row.sha256,
-                "model_id": model_id,
-                "version_id": version.id,
-                "file_id": file_id,
-                "sidecars": [str(p) for p in sidecars],
+                "path": str(result.path),
+                "sha256": result.sha256,
+                "model_id": result.model_id,
+                "version_id": result.version_id,
+                "file_id": result.file_id,
+                "sidecars": [str(p) for p in result.sidecars],
             }
         )
     else:
-        name = version.model_name or (model.name if model else None) or f"model {model_id}"
-        ctx.console().print(f"{path.name} is now {name} ({version.name}, version {version.id}).")
-        if match is None:
-            ctx.console().print(
-                "Its hash is not one Civitai lists for that version; kept as linked."
-            )
+        console = ctx.console()
+        console.print(f"{result.path.name} is now {result.name}, version {result.version_id}.")
+        if not result.hash_matches:
+            console.print("Its hash is not one Civitai lists for that version; kept as linked.")
     return 0
 
 
@@ -306,17 +211,8 @@ def run_link(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_updates(args: argparse.Namespace, ctx: Any) -> int:
-    from ..library.db import LibraryDB
-    from ..library.updates import check_updates
-
-    roots = None
-    if args.models_dir or args.host_dir:
-        roots = [d for _, d in _layout(args).scan_dirs()]
-    with LibraryDB(ctx.settings.library_path) as db:
-        updates = db.updates() if args.offline else check_updates(db, _civitai(ctx)).updates
-        identified = len(db.identified())
-    if roots is not None:
-        updates = [u for u in updates if _under(u.path, roots)]
+    report = ctx.shelf.updates(offline=args.offline, whole_library=ctx.layout is None)
+    updates = report.updates
     if ctx.json:
         print_json(
             {
@@ -334,10 +230,12 @@ def run_updates(args: argparse.Namespace, ctx: Any) -> int:
         )
         return 0
     console = ctx.console()
-    if not identified:
+    if not report.identified:
         console.print("No identified models in the library yet; run `modelshelf scan` first.")
     elif not updates:
-        console.print(f"All {identified} identified model files are at their newest version.")
+        console.print(
+            f"All {report.identified} identified model files are at their newest version."
+        )
         return 0
     for u in updates:
         console.print(

@@ -35,13 +35,11 @@ def register(subparsers: Any) -> None:
 
 def run_show(args: argparse.Namespace, ctx: Context) -> int:
     """Resolve REF and print the model."""
-    from ..refs import parse_ref, resolve_version
     from ..types import Model
     from .render import model_to_json, print_model_detail
 
-    ref = parse_ref(args.ref, ctx.settings.civitai_url)
-    provider = make_provider(ctx, ref.provider)
-    model, version = resolve_version(ref, provider)
+    model, version = ctx.shelf.lookup(args.ref)
+    provider = make_provider(ctx, version.provider)
     if model is None:  # a version whose model could not be fetched: show what we have
         model = Model(
             id=version.model_id or 0,

@@ -122,7 +122,7 @@ def scan_and_identify(
             continue
         break
     else:
-        raise NotFoundError(
+        raise BadInputError(
             "None of the model folders exists: "
             + ", ".join(str(d) for _, d in layout.scan_dirs()[:4])
             + "; check the path you gave."
@@ -249,7 +249,7 @@ def updates_in(
 
     roots = _roots(layout)
     if layout is not None and not any(Path(d).is_dir() for _, d in layout.scan_dirs()):
-        raise NotFoundError(
+        raise BadInputError(
             "None of the model folders exists: "
             + ", ".join(str(d) for _, d in layout.scan_dirs()[:4])
             + "; check the path you gave."
