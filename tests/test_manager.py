@@ -275,3 +275,90 @@ def test_a_token_in_a_url_ref_is_not_saved(settings):
     assert "secret-token-123" not in record and "fileId=7" in record
     manager.cancel(job_id)
     manager.shutdown()
+
+
+def test_revisions_grow_and_a_long_poll_returns_only_what_changed(settings):
+    runner = ScriptedRunner()
+    manager = DownloadManager(settings, runner=runner)
+    start = manager.revision
+    a = manager.submit(DownloadRequest(ref="a"))
+    assert runner.events("a")[0].wait(TIMEOUT)
+    revision, changed = manager.changes(start)
+    assert revision > start and [j.id for j in changed] == [a]
+    # a long-poll that sees a change returns as soon as it happens
+    got: list[tuple[int, list[Job]]] = []
+    poller = threading.Thread(target=lambda: got.append(manager.changes(revision, 30)))
+    poller.start()
+    runner.events("a")[1].set()
+    poller.join(TIMEOUT)
+    assert got and got[0][0] > revision and got[0][1][-1].id == a
+    assert manager.wait(a, TIMEOUT).state == "done"
+    final, _ = manager.changes(0)
+    assert manager.changes(final, 0.01) == (final, [])
+    manager.shutdown()
+
+
+def test_bytes_done_never_goes_backwards(settings):
+    seen: list[int] = []
+
+    def runner(request, on_progress, cancel):
+        on_progress(600, 1000)
+        on_progress(200, 1000)  # a range restarted from its start
+        on_progress(1000, 1000)
+        return {"path": "p", "size": 1000}
+
+    manager = DownloadManager(settings, runner=runner)
+    manager.subscribe(lambda job: seen.append(job.bytes_done))
+    assert manager.wait(manager.submit(DownloadRequest(ref="r")), TIMEOUT).state == "done"
+    wait_for(lambda: 1000 in seen)
+    assert seen == sorted(seen)
+    manager.shutdown()
+
+
+HOLDER = """
+import sys, threading
+from modelshelf.download.manager import DownloadManager, DownloadRequest
+from modelshelf.settings import load_settings
+
+release = threading.Event()
+def runner(request, on_progress, cancel):
+    on_progress(1, 10)
+    print("running", flush=True)
+    release.wait()
+    return {"path": "p", "size": 10}
+
+manager = DownloadManager(load_settings({"home": sys.argv[1]}), runner=runner)
+manager.submit(DownloadRequest(ref="held-by-the-other-process"))
+sys.stdin.read()  # until the test closes it or kills this process
+"""
+
+
+def test_two_processes_share_the_record_without_interrupting_each_other(settings):
+    import subprocess
+    import sys
+
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(settings.home)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout.readline().strip() == "running"
+        runner = ScriptedRunner()
+        mine = DownloadManager(settings, runner=runner)
+        assert mine.jobs() == []  # the other process's running job is not ours to interrupt
+        runner.events("mine")[1].set()
+        assert mine.wait(mine.submit(DownloadRequest(ref="mine")), TIMEOUT).state == "done"
+        record = json.loads((settings.home / "downloads.json").read_text("utf-8"))
+        states = {j["request"]["ref"]: j["state"] for j in record["jobs"]}
+        assert states == {"held-by-the-other-process": "running", "mine": "done"}
+        mine.shutdown()
+    finally:
+        other.kill()
+        other.wait(TIMEOUT)
+    # the other process is gone: its job comes back interrupted, ready to retry
+    later = DownloadManager(settings, runner=ScriptedRunner())
+    states = {j.request.ref: j.state for j in later.jobs()}
+    assert states == {"held-by-the-other-process": "interrupted", "mine": "done"}
+    later.shutdown()
