@@ -112,8 +112,8 @@ def parse_workflow(data: Any, *, label: str = "the workflow") -> list[Resource]:
                     found.add(res)
     else:
         raise BadInputError(
-            f"{label} is JSON but not a ComfyUI workflow (no \"nodes\" list and no node "
-            "with a \"class_type\")."
+            f'{label} is JSON but not a ComfyUI workflow (no "nodes" list and no node '
+            'with a "class_type").'
         )
     return found.items
 
@@ -270,9 +270,7 @@ def _guess_kind(node_type: str) -> str:
     return "other"
 
 
-def _models_list(
-    models: Any, named: list[Resource] | None, found: _Collector, where: str
-) -> None:
+def _models_list(models: Any, named: list[Resource] | None, found: _Collector, where: str) -> None:
     """``properties.models`` / top-level ``models``: name, url, directory, hash."""
     if not isinstance(models, list):
         return

@@ -197,7 +197,9 @@ def parse_infotext(text: str) -> list[Resource]:
             found.add(res)
 
     model = params.get("Model")
-    hashed("checkpoint", model if isinstance(model, str) else None, params.get("Model hash"), "Model")
+    hashed(
+        "checkpoint", model if isinstance(model, str) else None, params.get("Model hash"), "Model"
+    )
     vae = params.get("VAE")
     if isinstance(vae, str) and vae.strip().lower() not in ("", "none", "automatic"):
         hashed("vae", vae, params.get("VAE hash"), "VAE")
@@ -217,7 +219,9 @@ def parse_infotext(text: str) -> list[Resource]:
         for m in list(_EXTRA_NET.finditer(source))[:MAX_ITEMS]:
             kind = _NET_KIND[m[1].lower()]
             found.add(
-                Resource(kind, name=m[2].strip(), weight=_weight(m[3]), fields=[f"<{m[1]}> in {where}"])
+                Resource(
+                    kind, name=m[2].strip(), weight=_weight(m[3]), fields=[f"<{m[1]}> in {where}"]
+                )
             )
     for name, value in _name_hash_pairs(params.get("Lora hashes")):
         hashed("lora", name, value, "Lora hashes")
