@@ -90,6 +90,10 @@ def split_infotext(text: str) -> tuple[str, str, str]:
             params = lines[i]
             lines = lines[:i] + lines[i + 1 :]
             break
+    cut = params.rfind("Steps: ")
+    if cut > 0:  # one-line text (exiftool, some sites): the parameters start at "Steps: "
+        lines.append(params[:cut].rstrip(" .,"))
+        params = params[cut:]
     body = "\n".join(lines)
     prompt, sep, negative = body.partition("Negative prompt:")
     return prompt.strip(), negative.strip() if sep else "", params.strip()
@@ -240,7 +244,17 @@ def parse_infotext(text: str) -> list[Resource]:
 
     _civitai_hashes(params.get("Hashes"), hashed)
     _civitai_resources(params.get("Civitai resources"), found)
-    return found.items
+    return _fold_bare_model(found.items)
+
+
+def _fold_bare_model(items: list[Resource]) -> list[Resource]:
+    """``Model: NAME`` without a hash beside the one checkpoint ``Civitai resources`` names."""
+    versioned = [r for r in items if r.kind == "checkpoint" and r.version_id]
+    bare = [r for r in items if r.kind == "checkpoint" and not r.version_id and not r.hashes]
+    if len(versioned) != 1 or len(bare) != 1:
+        return items
+    versioned[0].fields.extend(f for f in bare[0].fields if f not in versioned[0].fields)
+    return [r for r in items if r is not bare[0]]
 
 
 def _civitai_hashes(value: Any, hashed) -> None:

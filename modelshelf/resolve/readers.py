@@ -329,7 +329,7 @@ def _ifd_entries(tiff: bytes, order: str, offset: int, seen: set[int]):
         raw = tiff[at + 8 : at + 12]
         if typ == 4 and n == 1:  # LONG
             yield tag, struct.unpack(order + "I", raw)[0]
-        elif typ in (2, 7):  # ASCII, UNDEFINED
+        elif typ in (1, 2, 7):  # BYTE (Pillow), ASCII, UNDEFINED (piexif)
             if n <= 4:
                 yield tag, raw[:n]
             else:
