@@ -57,6 +57,6 @@ def extract_resources(
         label = os.path.basename(meta.source) or meta.source
         raise BadInputError(
             f"{label} holds no generation data (no A1111 parameters, no ComfyUI prompt or "
-            "workflow); was it saved by a tool that strips metadata?"
+            "workflow); the tool that saved it may have stripped it."
         )
     return meta, resources_of(meta)

@@ -197,6 +197,11 @@ def parse_infotext(text: str) -> list[Resource]:
         got = classify_hash(value, kind, field)
         if got:
             res.add_hash(*got)
+        if res.name is None and res.hashes:
+            same_kind = [r for r in found.items if r.kind == kind]
+            if len(same_kind) == 1:  # "Hashes" {"model": h} is the one Model named
+                same_kind[0].merge(res)
+                return
         if res.name or res.hashes:
             found.add(res)
 

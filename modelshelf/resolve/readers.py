@@ -186,7 +186,7 @@ def _png_text(ctype: bytes, data: bytes, label: str) -> tuple[str, str | None]:
     if ctype == b"zTXt":
         if len(rest) < 1 or rest[0] != 0:
             return key, None
-        return key, _decode_text(_inflate(rest[1:], label), label, key)
+        return key, _decode_latin1_or_utf8(_inflate(rest[1:], label))
     # iTXt: compression flag, method, language tag \0, translated keyword \0, text
     if len(rest) < 2:
         return key, None
