@@ -41,7 +41,7 @@ def with_user_comment(fmt: str, text: str, *, encoding: str = "utf-16-be") -> by
         body = b"ASCII\0\0\0" + text.encode("ascii")
     else:
         body = b"UNICODE\0" + text.encode(encoding)
-    exif.get_ifd(0x8769)[0x9286] = body
+    exif[0x8769] = {0x9286: body}  # the Exif IFD, as piexif.dump writes it
     out = BytesIO()
     Image.new("RGB", (16, 16), "olive").save(out, fmt, exif=exif.tobytes())
     return out.getvalue()

@@ -119,6 +119,8 @@ class PlanItem:
                 text = f"guess, confirm before download: {text}"
         elif state == "unsupported":
             text = f"cannot download here: {self.problem}"
+        elif state == "error":
+            text = f"look-up failed: {r.reason or 'unknown'}"
         else:
             text = f"not found: {r.reason or 'unknown'}"
         if self.download_error:

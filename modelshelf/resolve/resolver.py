@@ -276,7 +276,7 @@ def _search_job(provider: Any, i: int, res: Resource):
     from ..types import SearchQuery
 
     stem = Path(str(res.name).replace("\\", "/")).name
-    query_text = name_key(stem).replace("_", " ").strip() or stem
+    query_text = name_key(stem).strip() or stem
 
     def run() -> dict[int, tuple[ModelVersion, str, str]]:
         query = SearchQuery(query=query_text[:200], types=SEARCH_TYPES.get(res.kind, []), limit=5)
