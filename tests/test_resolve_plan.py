@@ -87,7 +87,9 @@ def test_a1111_png_resolves_each_kind_by_its_hash(civitai, tmp_path):
         "negativeXL_D": ("download", "autov2"),  # TI hashes: 12 hex of SHA256 → its AutoV2
     }
     calls = api_calls(civitai)
-    assert len(calls) == 5 and all(p.startswith("/api/v1/model-versions/by-hash/") for _m, p in calls)
+    assert len(calls) == 5 and all(
+        p.startswith("/api/v1/model-versions/by-hash/") for _m, p in calls
+    )
     by_name = {i.resolved.resource.name: i for i in plan.items}
     assert by_name["add-detail-xl"].resolved.version.id == 100
     assert by_name["add-detail-xl"].resolved.resource.weight == 0.8
@@ -147,7 +149,10 @@ def test_several_sha256_go_in_one_bulk_call_and_airs_in_one_models_call(civitai)
         ]
         + [
             {"id": 9, "type": "ModelShelfLoadCheckpoint", "widgets_values": [air]}
-            for air in ("urn:air:sdxl:checkpoint:civitai:20@200", "urn:air:sdxl:embedding:civitai:30@300")
+            for air in (
+                "urn:air:sdxl:checkpoint:civitai:20@200",
+                "urn:air:sdxl:embedding:civitai:30@300",
+            )
         ]
     }
     plan = plan_for_files([workflow], settings=settings_for(civitai))
@@ -176,27 +181,35 @@ def test_bare_file_names_are_guesses_and_unknown_hashes_say_why(civitai):
     assert by_name["mystery"].state == "not-found"
     assert "Civitai" in by_name["mystery"].line() and "0123456789" in by_name["mystery"].line()
     vae = by_name["sdxl_vae.safetensors"]
-    assert (vae.state, vae.resolved.how, vae.resolved.confidence) == ("guess", "name-search", "guess")
+    assert (vae.state, vae.resolved.how, vae.resolved.confidence) == (
+        "guess",
+        "name-search",
+        "guess",
+    )
     assert vae.resolved.version.id == 400
     assert plan.to_download() == [] and len(plan.to_download(accept_guesses=True)) == 1
 
 
-def test_download_missing_through_the_service_into_comfyui(civitai, tmp_path):
-    from modelshelf.download.service import download
+def test_download_missing_through_the_shelf_into_comfyui(civitai, tmp_path):
     from modelshelf.layout import resolve_layout
+    from modelshelf.shelf import Shelf
 
     settings = settings_for(civitai)
     layout = resolve_layout(models_dir=tmp_path / "models", layout="comfyui")
     image = tmp_path / "a.webp"
     image.write_bytes(with_user_comment("WEBP", infotext()))
-    plan = plan_for_files([image], settings=settings, layout=layout)
     seen = []
-
-    def run_one(ref, *, file_id=None, on_progress=None, cancel=None):
-        return download(ref, settings=settings, layout=layout, file_id=file_id,
-                        on_progress=on_progress, cancel=cancel)
-
-    outcomes = download_missing(plan, run_one, on_progress=lambda d, t: seen.append((d, t)))
+    with Shelf(settings, layout) as shelf:
+        plan = plan_for_files(
+            [image],
+            settings=settings,
+            layout=layout,
+            provider=shelf.provider("civitai"),
+            library=shelf.library,
+        )
+        outcomes = download_missing(
+            plan, shelf.download, on_progress=lambda d, t: seen.append((d, t))
+        )
     assert all(o.error is None for o in outcomes) and len(outcomes) == 5
     models = tmp_path / "models"
     for folder, name, data in [
@@ -209,7 +222,7 @@ def test_download_missing_through_the_service_into_comfyui(civitai, tmp_path):
         assert (models / folder / name).read_bytes() == data
     total = sum(len(d) for d in BLOBS.values())
     assert seen[-1][0] == seen[-1][1] and abs(seen[-1][1] - total) < 8
-    assert all(b[0] <= a[0] for a, b in zip(seen[1:], seen[:-1]))  # never goes back
+    assert all(b[0] <= a[0] for a, b in zip(seen[1:], seen[:-1], strict=True))  # never goes back
     assert plan.complete
     again = plan_for_files([image], settings=settings, layout=layout)
     assert {i.state for i in again.items} == {"installed"}
@@ -234,7 +247,12 @@ def env(civitai, isolated_home):
 def cli(env, *args, stdin=None):
     return subprocess.run(
         [sys.executable, "-m", "modelshelf", "resolve", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=120, input=stdin,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
     )
 
 
@@ -252,8 +270,11 @@ def test_cli_downloads_into_an_a1111_tree_then_reports_installed(env, tmp_path):
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
     assert any(
-        line.startswith("lora") and "add-detail-xl" in line and "weight 0.8" in line
-        and "by AUTOV3" in line and f"will download (8.1 KiB) to {host / 'models' / 'Lora'}" in line
+        line.startswith("lora")
+        and "add-detail-xl" in line
+        and "weight 0.8" in line
+        and "by AUTOV3" in line
+        and f"will download (8.1 KiB) to {host / 'models' / 'Lora'}" in line
         for line in lines
     ), listing.stdout
     assert "5 to download" in lines[-1]
@@ -263,7 +284,9 @@ def test_cli_downloads_into_an_a1111_tree_then_reports_installed(env, tmp_path):
     doc = json.loads(done.stdout)
     assert doc["complete"] is True and doc["missing"] == []
     assert {d["ok"] for d in doc["downloads"]} == {True} and len(doc["downloads"]) == 5
-    assert (host / "models" / "Stable-diffusion" / "boleromix_XL_V1.3.safetensors").read_bytes() == CKPT
+    assert (
+        host / "models" / "Stable-diffusion" / "boleromix_XL_V1.3.safetensors"
+    ).read_bytes() == CKPT
     assert (host / "embeddings" / "negativeXL_D.safetensors").read_bytes() == TI
     assert (host / "models" / "VAE" / "sdxl_vae.safetensors").read_bytes() == VAE
     assert (host / "models" / "Lora" / "add-detail-xl.json").is_file()  # sidecars too
@@ -278,7 +301,7 @@ def test_cli_partial_result_exits_non_zero_and_names_what_is_missing(env, tmp_pa
         "x <lora:add-detail-xl:0.5>\nSteps: 20, Model: mystery, Model hash: 0123456789, "
         f'Lora hashes: "add-detail-xl: {file_hashes(LORA)["AutoV3"]}"'
     )
-    proc = cli(env, "--debug", "-", "--models-dir", str(tmp_path / "m"), "--download", stdin=text)
+    proc = cli(env, "-", "--models-dir", str(tmp_path / "m"), "--download", stdin=text)
     assert proc.returncode == 3, proc.stderr
     assert "missing: mystery" in proc.stdout.splitlines()[-1]
     assert (tmp_path / "m" / "loras" / "add-detail-xl.safetensors").read_bytes() == LORA

@@ -65,34 +65,6 @@ def _sources(files: list[str]) -> list[Any]:
     return out
 
 
-def _downloader(settings: Any, layout: Any) -> Any:
-    """``Shelf.download`` when the front-end API is there, else the download service."""
-    try:
-        from ..shelf import Shelf
-    except ImportError:
-        Shelf = None  # noqa: N806
-    if Shelf is not None:
-        shelf = Shelf(settings, layout)
-        return shelf.download, shelf.close
-    from ..download.service import download
-
-    def warn(message: str) -> None:
-        print(f"warning: {message}", file=sys.stderr)
-
-    def run_one(ref: str, *, file_id=None, on_progress=None, cancel=None) -> Any:
-        return download(
-            ref,
-            settings=settings,
-            layout=layout,
-            file_id=file_id,
-            on_progress=on_progress,
-            cancel=cancel,
-            warn=warn,
-        )
-
-    return run_one, lambda: None
-
-
 def _exit_status(plan: ResolvePlan, downloaded: bool, outcomes: list[Any]) -> int:
     for outcome in outcomes:
         if outcome.error is not None:
@@ -109,9 +81,7 @@ def _exit_status(plan: ResolvePlan, downloaded: bool, outcomes: list[Any]) -> in
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
     """Run ``resolve``; expected errors propagate to the framework's exit mapping."""
-    from ..errors import BadInputError
     from ..layout import resolve_layout
-    from ..resolve import plan_for_files
 
     settings = ctx.settings
     layout = None
@@ -119,7 +89,23 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
         layout = resolve_layout(
             models_dir=args.models_dir, host_dir=args.host_dir, layout=args.layout
         )
-    plan = plan_for_files(_sources(args.files), settings=settings, layout=layout)
+    from ..shelf import Shelf
+
+    with Shelf(settings, layout) as shelf:
+        return _run(args, ctx, shelf, layout)
+
+
+def _run(args: argparse.Namespace, ctx: Any, shelf: Any, layout: Any) -> int:
+    from ..errors import BadInputError
+    from ..resolve import plan_for_files
+
+    plan = plan_for_files(
+        _sources(args.files),
+        settings=shelf.settings,
+        layout=layout,
+        provider=shelf.provider("civitai"),
+        library=shelf.library,
+    )
     if plan.errors and all(s["kind"] is None for s in plan.sources):
         raise BadInputError(plan.errors[0] if len(plan.errors) == 1 else " ".join(plan.errors))
     for message in plan.errors:
@@ -130,15 +116,12 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
 
     outcomes: list[Any] = []
     if args.download and plan.to_download(accept_guesses=args.accept_guesses):
-        download, close = _downloader(settings, layout)
         cancel = threading.Event()
         try:
-            outcomes = _run_downloads(plan, download, cancel, args.accept_guesses, want_json)
+            outcomes = _run_downloads(plan, shelf.download, cancel, args.accept_guesses, want_json)
         except KeyboardInterrupt:
             cancel.set()
             raise
-        finally:
-            close()
     status = _exit_status(plan, args.download, outcomes)
     if want_json:
         doc = plan.to_json()
