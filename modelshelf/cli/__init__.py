@@ -14,7 +14,7 @@ import sys
 
 __all__ = ["MODULES", "build_parser", "main"]
 
-MODULES = ("search", "show", "download", "library")
+MODULES = ("search", "show", "download", "library", "resolve")
 
 
 def build_parser():
