@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .library.operations import LinkResult, ScanReport, UpdatesReport
     from .providers.base import Provider
     from .providers.civitai import CivitaiProvider
+    from .resolve import ResolvePlan
     from .settings import Settings
     from .types import Model, ModelVersion, Page, SearchQuery
 
@@ -363,6 +364,30 @@ class Shelf:
     def update_list(self, *, offline: bool = True) -> list[ModelUpdate]:
         """The models with updates, from the last check (no network by default)."""
         return self.updates(offline=offline).updates
+
+    # what a picture or a workflow needs ----------------------------------------------
+    def resolve_resources(self, sources: Iterable[Any], *, with_layout: bool = True) -> ResolvePlan:
+        """The models an image, infotext or workflow names, each resolved and checked.
+
+        ``sources``: paths, bytes (a dropped file), text (pasted infotext) or a workflow
+        dict. Each item says how it was identified and whether it is installed.
+        """
+        from .resolve import plan_for_files
+
+        return plan_for_files(
+            list(sources),
+            settings=self.settings,
+            layout=self.layout if with_layout else None,
+            provider=self.provider("civitai"),
+            library=self.library,
+        )
+
+    def download_resolved(self, plan: ResolvePlan, **options: Any) -> list[Any]:
+        """Download every missing item of ``plan`` (``accept_guesses``, ``on_progress``,
+        ``on_item``, ``cancel``); returns one outcome per item."""
+        from .resolve import download_missing
+
+        return download_missing(plan, self.download, **options)
 
     def trained_words(self, path: Path | str) -> list[str]:
         """A local file's trained words: its sidecars, else Civitai by hash once."""
