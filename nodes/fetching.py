@@ -3,7 +3,7 @@
 Order: (1) the reference names a version, or was resolved before (``<home>/comfyui_refs.json``
 remembers what a bare model id or ``novita:ID`` meant), and the library database knows an
 installed file of that version in one of the node's folders → that file, with no network
-call at all; (2) otherwise the core plans the download (one API call), refuses a model of
+call at all; (2) otherwise the core plans the download (API calls), refuses a model of
 another kind with a sentence naming the right node, and downloads it with the node's
 progress bar and ComfyUI's interrupt honoured (a cancelled download keeps only its
 resumable ``.part``).
@@ -149,28 +149,21 @@ def _interrupted() -> BaseException:
 
 def _download(shelf: Any, text: str, keys: tuple[str, ...], node: str) -> LocalModel:
     with host.InterruptWatch() as watch:
-        plan = shelf.plan_download(text, cancel=watch.cancel)
-        if plan.folder not in keys:
-            raise _wrong_kind(plan.folder, node)
-        version_id = plan.version.id if isinstance(plan.version.id, int) else None
-        downloaded = False
-        if plan.already_installed:
-            path = Path(plan.path)
-        else:
-            bar = host.node_progress()
+        bar = host.node_progress()
 
-            def on_progress(done: int, total: int | None) -> None:
-                watch.interrupted()
-                bar(done, total)
+        def on_plan(plan: Any) -> None:  # decided before any byte: refuse another kind
+            if plan.folder not in keys:
+                raise _wrong_kind(plan.folder, node)
 
-            result = shelf.download(
-                text, file_id=plan.file.id, on_progress=on_progress, cancel=watch.cancel
-            )
-            path, downloaded = Path(result.path), not result.already_installed
-            if isinstance(result.version_id, int):
-                version_id = result.version_id
+        def on_progress(done: int, total: int | None) -> None:
+            watch.interrupted()
+            bar(done, total)
+
+        result = shelf.download(text, on_plan=on_plan, on_progress=on_progress, cancel=watch.cancel)
         if watch.cancel.is_set():
             watch.raise_host_interrupt()
+    path, downloaded = Path(result.path), not result.already_installed
+    version_id = result.version_id if isinstance(result.version_id, int) else None
     if version_id is not None:
         _remember(shelf.settings, text, version_id)
     found = host.relative_name(shelf.layout, path, keys)

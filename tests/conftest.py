@@ -7,5 +7,11 @@ are loaded as plugins.
 
 import importlib.util
 
-_FAKE_MODULES = ("fakes.fixtures", "fakes.civitai", "fakes.novita", "fakes.storage")
+_FAKE_MODULES = (
+    "fakes.fixtures",
+    "fakes.civitai",
+    "fakes.novita",
+    "fakes.storage",
+    "comfyui_stubs",
+)
 pytest_plugins = [name for name in _FAKE_MODULES if importlib.util.find_spec(name)]
