@@ -151,11 +151,9 @@ def search(query: Query, _match: Query, _body: dict) -> dict[str, Any]:
 def _detail(shelf: Any, found: Any, version_id: int | None, max_nsfw: int) -> dict[str, Any]:
     from ..modelshelf import views
 
-    installed = {
-        v.id: [p.name for p in shelf.installed(v.id)]
-        for v in found.versions
-        if isinstance(v.id, int)
-    }
+    installed = [
+        p.name for v in found.versions if isinstance(v.id, int) for p in shelf.installed(v.id)
+    ]
     return views.model_detail(found, version_id, max_nsfw=max_nsfw, installed=installed)
 
 
