@@ -107,6 +107,12 @@ def register_routes() -> bool:
     instance = getattr(getattr(server, "PromptServer", None), "instance", None)
     if instance is None:
         return False
+    from . import missing_modules
+
+    lacking = missing_modules(("aiohttp", "nh3", "blurhash"))
+    if lacking:
+        log.error("Model Shelf: sidebar left out; install %s", ", ".join(lacking))
+        return False
     from aiohttp import web
 
     add_routes(instance.routes, web)

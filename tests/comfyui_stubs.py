@@ -70,6 +70,7 @@ class ComfyHost:
     bars: list[list[tuple[int, int]]] = field(default_factory=list)
     events: list[tuple[str, Any]] = field(default_factory=list)
     on_bar: Any = None  # called with (value, total) on every node progress update
+    on_event: list[Any] = field(default_factory=list)  # called with (event, data) on send_sync
 
     @property
     def folder_paths(self) -> types.ModuleType:
@@ -379,6 +380,8 @@ def install(monkeypatch, base: Path) -> ComfyHost:
 
         def send_sync(self, event, data, sid=None):
             host.events.append((event, data))
+            for listener in list(host.on_event):
+                listener(event, data)
 
     PromptServer()
     server.PromptServer = PromptServer

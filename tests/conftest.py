@@ -13,5 +13,6 @@ _FAKE_MODULES = (
     "fakes.novita",
     "fakes.storage",
     "comfyui_stubs",
+    "comfyui_catalogue",
 )
 pytest_plugins = [name for name in _FAKE_MODULES if importlib.util.find_spec(name)]

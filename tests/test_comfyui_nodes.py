@@ -11,76 +11,13 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from comfyui_catalogue import BIG, CKPT, LORA
 from comfyui_stubs import load_pack, pack_module
-from fakes.civitai import FakeCivitai
-from fakes.factory import make_file, make_image, make_model, make_safetensors, make_version
-from fakes.httpserver import Reply
-from fakes.storage import link_storage
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-LORA = make_safetensors(64 * 1024, {"ss_network_dim": "8"})
-CKPT = make_safetensors(96 * 1024)
-UNET = make_safetensors(80 * 1024)
-VAE = make_safetensors(40 * 1024)
-EMBED = make_safetensors(8 * 1024)
-BIG = make_safetensors(3 * 1024 * 1024)
-
-
-def _model(mid, name, kind, vid, fid, fname, data, *, words=("testword",), file_type="Model"):
-    image = [make_image(f"http://127.0.0.1/img/{mid}.png", image_id=mid)]
-    version = make_version(
-        vid,
-        mid,
-        [make_file(fid, fname, data, type=file_type)],
-        name="v1",
-        images=image,
-        trained_words=list(words),
-        model_type=kind,
-    )
-    return make_model(mid, name, kind, versions=[version])
 
 
 @pytest.fixture
-def civitai(fake_civitai: FakeCivitai, fake_storage):
-    models = [
-        _model(
-            10, "Ink Style", "LORA", 100, 1000, "ink_style.safetensors", LORA, words=["inkstyle"]
-        ),
-        _model(20, "Real Checkpoint", "Checkpoint", 200, 2000, "real_v2.safetensors", CKPT),
-        _model(
-            30,
-            "Flux Unet",
-            "Checkpoint",
-            300,
-            3000,
-            "flux_unet.safetensors",
-            UNET,
-            file_type="Diffusion Model",
-        ),
-        _model(40, "Clear VAE", "VAE", 400, 4000, "clear.safetensors", VAE),
-        _model(
-            50,
-            "Bad Hands",
-            "TextualInversion",
-            500,
-            5000,
-            "bad_hands.safetensors",
-            EMBED,
-            words=["bad_hands"],
-        ),
-        _model(60, "Big Ckpt", "Checkpoint", 600, 6000, "big.safetensors", BIG),
-    ]
-    for m in models:
-        fake_civitai.add_model(m)
-    fake_civitai.add_route(
-        "GET", r"/img/.*", lambda req, m: Reply(200, PNG, {"Content-Type": "image/png"})
-    )
-    link_storage(
-        fake_civitai,
-        fake_storage,
-        {1000: LORA, 2000: CKPT, 3000: UNET, 4000: VAE, 5000: EMBED, 6000: BIG},
-    )
-    return fake_civitai
+def civitai(comfy_catalogue):
+    return comfy_catalogue
 
 
 @pytest.fixture
