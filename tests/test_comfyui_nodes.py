@@ -81,9 +81,11 @@ def test_the_pack_exports_what_comfyui_reads_and_leaves_out_what_it_cannot_run(c
 def test_load_checkpoint_downloads_into_the_first_checkpoints_path_then_loads_it(
     comfy, civitai, loaders
 ):
+    assert comfy.folder_paths.get_filename_list("checkpoints") == []  # cached
     model, clip, vae, words = loaders.LoadCheckpoint().load_checkpoint(
         "https://civitai.com/models/20?modelVersionId=200"
     )
+    assert "checkpoints" not in comfy.folder_paths.filename_list_cache  # dropped
     target = comfy.models("checkpoints") / "real_v2.safetensors"
     assert target.read_bytes() == CKPT
     assert [(r.kind, r.path) for r in comfy.loads] == [("checkpoint", str(target))]

@@ -98,10 +98,7 @@ def test_every_route_answers(run, comfy, monkeypatch):
     assert seen["settings"]["civitai_token_set"] is True
     assert any(e == "modelshelf.download" and d["label"] == "Done" for e, d in comfy.events)
     assert ("modelshelf.refresh", {"folders": ["loras"]}) in comfy.events
-    assert (
-        "loras" not in comfy.folder_paths.filename_list_cache
-        or comfy.folder_paths.get_filename_list("loras")
-    )
+    assert "ink_style.safetensors" in comfy.folder_paths.get_filename_list("loras")
     assert not any(TOKEN in body for body in bodies)
 
 
