@@ -8,13 +8,34 @@ checkpoint (30@300, file type Diffusion Model), a VAE (40@400), an embedding (50
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import pytest
 from fakes.civitai import FakeCivitai
 from fakes.factory import make_file, make_image, make_model, make_safetensors, make_version
 from fakes.httpserver import Reply
 from fakes.storage import link_storage
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A real PNG of one colour (so the browser test shows a thumbnail)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = _png(90, 120, (70, 110, 170))
 LORA = make_safetensors(64 * 1024, {"ss_network_dim": "8"})
 CKPT = make_safetensors(96 * 1024)
 UNET = make_safetensors(80 * 1024)

@@ -60,7 +60,11 @@ def make_app(host: ComfyHost, *, page: bool = False) -> web.Application:
 
         app.on_startup.append(on_startup)
         app.router.add_get("/ws", ws)
-        app.router.add_get("/", lambda r: web.FileResponse(PAGE_DIR / "index.html"))
+
+        async def index(_request: web.Request) -> web.FileResponse:
+            return web.FileResponse(PAGE_DIR / "index.html")
+
+        app.router.add_get("/", index)
         app.router.add_static("/scripts/", PAGE_DIR / "scripts")
         app.router.add_static(EXTENSION_URL, ROOT / "javascript" / "comfyui")
     app.add_subapp("/api", api)

@@ -67,7 +67,7 @@ class Shelf {
     this.status = h("div", { class: "ms-status", role: "status" });
     this.provider = h("select", { "aria-label": "Provider", onchange: () => this.renderFilters() },
       h("option", { value: "civitai" }, "Civitai"), h("option", { value: "novita" }, "Novita AI"));
-    this.query = h("input", { type: "search", "aria-label": "Search", placeholder: "Search",
+    this.query = h("input", { type: "text", "aria-label": "Search", placeholder: "Search",
       onkeydown: (e) => { if (e.key === "Enter") this.search(); } });
     this.filters = h("div", { class: "ms-filters" });
     this.results = h("div", { class: "ms-results" });
@@ -229,7 +229,7 @@ class Shelf {
         .map(([k, x]) => h("div", {}, h("b", {}, k.replace("_", " ") + ": "), String(x))))));
     const description = h("div", { class: "ms-description" });
     description.innerHTML = d.description_html || "";  // sanitised by the core (views.sanitize_html)
-    this.detail.replaceChildren(
+    this.detail.replaceChildren(...[
       h("button", { class: "ms-back", onclick: () => { this.detail.hidden = true; this.results.hidden = false; } },
         h("i", { class: "pi pi-arrow-left" }), " Back"),
       h("h3", {}, d.name), h("div", { class: "ms-meta" }, `${d.type} · by ${d.creator || "?"}`),
@@ -241,7 +241,7 @@ class Shelf {
         h("button", { onclick: () => this.insertWords(words) }, "Insert")) : h("p", {}, "None listed."),
       h("h4", {}, "Files"), ...files,
       h("h4", {}, "Previews"), h("div", { class: "ms-images" }, ...images),
-      description);
+      description].filter(Boolean));
     this.results.hidden = true;
     this.more.hidden = true;
     this.detail.hidden = false;
