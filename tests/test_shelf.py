@@ -122,3 +122,18 @@ def test_planning_stops_when_cancelled(shelf):
     cancel.set()
     with pytest.raises(Exception, match="Cancelled"):
         shelf.plan_download("novita:12345", cancel=cancel)
+
+
+def test_a_failed_trained_words_lookup_is_not_repeated_at_once(shelf, civitai, tmp_path):
+    from modelshelf.errors import NetworkError
+
+    folder = tmp_path / "models" / "loras"
+    folder.mkdir(parents=True)
+    lone = folder / "lone.safetensors"
+    lone.write_bytes(make_safetensors(1024, {"lone": "1"}))
+    civitai.fail_next(r"/api/v1/model-versions/by-hash/.*", 503, {"error": "down"}, times=10)
+    with pytest.raises(NetworkError):
+        shelf.trained_words(lone)
+    asked = len(civitai.requests_to(r"/api/v1/model-versions/by-hash/.*"))
+    assert shelf.trained_words(lone) == []
+    assert len(civitai.requests_to(r"/api/v1/model-versions/by-hash/.*")) == asked

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,6 +282,10 @@ def _sidecar_words(path: Path) -> list[str] | None:
     return None
 
 
+RETRY_FAILED_LOOKUP_AFTER = 600.0  # seconds before a failed by-hash look-up is tried again
+_LOOKUP_FAILURES: dict[str, float] = {}  # SHA256 -> when its look-up last failed (monotonic)
+
+
 def trained_words_for(
     db: LibraryDB, provider: Callable[[], CivitaiProvider], path: Path | str, *, settings: Settings
 ) -> list[str]:
@@ -307,12 +312,18 @@ def trained_words_for(
         )  # fmt: skip
     if row.lookup == "unknown" or row.sha256 is None:
         return []
+    failed_at = _LOOKUP_FAILURES.get(row.sha256)
+    if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_LOOKUP_AFTER:
+        return []  # Civitai failed for this file a moment ago: do not ask on every call
     civitai = provider()
     try:
         version = civitai.get_version_by_hash(row.sha256)
     except NotFoundError:
         db.mark_unknown([path])
         return []
+    except ModelShelfError:
+        _LOOKUP_FAILURES[row.sha256] = time.monotonic()
+        raise
     db.set_ids(path, version.model_id, version.id, None, source="civitai-sha256")
     try:
         write_sidecars(path, version, sha256=row.sha256, nsfw=settings.nsfw, fetch_image=None)
