@@ -4,8 +4,15 @@ See ``docs/research/api.md`` §1.3–1.9. Highlights: ``limit`` > 100 → 400; `
 ``query`` → 400; ``page*limit`` > 1000 → 429; ``types`` exact-case and repeated (a comma →
 Zod 400); ``baseModels`` repeated (drops other versions); ``nsfw`` absent/false → PG only;
 ``favorites``/``hidden`` without a valid token → 401; opaque cursors; no totals; the end
-is the absence of ``nextCursor``. Downloads follow the check order of §1.9 and, on
-success, answer **307** to ``fake.download_target(version_id, file)``.
+is the absence of ``nextCursor``. As civitai/civitai's ``getAllModelsSchema`` and
+``model-search.service.ts``: ``allowNoCredit``/``allowDerivatives``/``allowDifferentLicense``
+(``z.boolean()``) → Zod 400 whatever the value; unknown keys are dropped; with ``query`` only
+the text, ``types`` and the NSFW level pick a window of ``limit`` hits (relevance order, the
+cursor a numeric offset) and every other filter thins that window afterwards, so a page can
+be short or empty while ``nextCursor`` goes on; a ``tag`` no model has adds no filter; an
+unknown ``username`` (slugified) is 404 ``{"message": "User not found"}``. Downloads follow
+the check order of §1.9 and, on success, answer **307** to
+``fake.download_target(version_id, file)``.
 
 Data: :meth:`FakeCivitai.add_model` (raw ``/models/{id}`` dicts, e.g. from
 ``fakes.factory``), :meth:`FakeCivitai.load_real_fixtures`. Faults: ``fail_next`` (e.g.
@@ -18,6 +25,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -65,17 +73,17 @@ SORTS = (
     "Oldest",
 )
 PERIODS = ("AllTime", "Year", "Month", "Week", "Day")
-BOOL_PARAMS = [
+BOOL_PARAMS = [  # booleanString(): "true" / "false"
     "favorites",
     "hidden",
     "primaryFileOnly",
-    "allowNoCredit",
-    "allowDerivatives",
-    "allowDifferentLicenses",
-    "allowDifferentLicense",
     "nsfw",
     "supportsGeneration",
 ]
+# plain z.boolean() in getAllModelsSchema: a query string is never a boolean, so any value is a
+# 400 (the plural ``allowDifferentLicenses`` is an unknown key and is dropped silently)
+STRICT_BOOLEANS = ["allowNoCredit", "allowDerivatives", "allowDifferentLicense"]
+PERIOD_DAYS = {"Day": 1, "Week": 7, "Month": 30, "Year": 365}
 BROWSER_UA = re.compile(r"mozilla|chrome|safari|firefox|opera|edge", re.IGNORECASE)
 MAX_INT = 2147483647
 
@@ -98,7 +106,6 @@ class FakeCivitai(DownloadMixin, FakeHTTPServer):
         self.favorites: set[int] = set()
         self.hidden: set[int] = set()
         self.numeric_cursor = False  # send nextCursor as a JSON number
-        self.strict_license_booleans = False  # 400 on allowNoCredit=... (z.boolean)
         self.download_rules: dict[int, dict[str, Any]] = {}
         self.download_target: Callable[[int, dict[str, Any]], str] | None = None
         self.add_builtin_route("GET", r"/api/v1/models", self._list_models)
@@ -189,38 +196,64 @@ class FakeCivitai(DownloadMixin, FakeHTTPServer):
         bad = self._check_list_params(req)
         if bad is not None:
             return bad
-        authed = self.is_authed(req)
+        username = _slugify(req.param("username") or "")
+        creators = {
+            str((m.get("creator") or {}).get("username") or "").lower()
+            for m in self.models.values()
+        }
+        if username and username not in creators:
+            return Reply(404, {"message": "User not found"})  # a TRPCError's plain message
         query = req.param("query")
         limit = int(req.param("limit") or 100)
         nsfw = req.param("nsfw") == "true"
-        offset = 0
         cursor = req.param("cursor")
-        if cursor:
-            offset_or_error = self._cursor_offset(cursor, bool(query))
-            if isinstance(offset_or_error, Reply):
-                return offset_or_error
-            offset = offset_or_error
-        elif req.param("page"):
-            offset = (int(req.param("page") or 1) - 1) * limit
-        items = [self._list_item(m, req, nsfw) for m in self._matching(req, authed, nsfw)]
-        items = [i for i in items if i is not None]
-        page_items = items[offset : offset + limit]
+        if query:
+            page_items, next_cursor = self._query_window(req, query, limit, nsfw)
+        else:
+            offset = 0
+            if cursor:
+                offset_or_error = self._cursor_offset(cursor)
+                if isinstance(offset_or_error, Reply):
+                    return offset_or_error
+                offset = offset_or_error
+            elif req.param("page"):
+                offset = (int(req.param("page") or 1) - 1) * limit
+            models = [m for m in self._hits(req, nsfw) if self._passes_db_filters(m, req)]
+            models = _sorted(models, req.param("sort") or "Highest Rated")
+            page_items = models[offset : offset + limit]
+            next_cursor = None
+            if offset + limit < len(models):
+                nxt = offset + limit
+                next_cursor = f"{nxt * 13 + 7}|{models[nxt]['id']}|{nxt}"
+                if self.numeric_cursor:
+                    next_cursor = nxt
+        items = [self._list_item(m, req, nsfw) for m in page_items]
         metadata: dict[str, Any] = {}
-        if offset + limit < len(items):
-            nxt = offset + limit
-            if self.numeric_cursor:
-                metadata["nextCursor"] = nxt
-            elif query:
-                metadata["nextCursor"] = str(nxt)
-            else:
-                metadata["nextCursor"] = f"{nxt * 13 + 7}|{items[nxt]['id']}|{nxt}"
+        if next_cursor is not None:
+            metadata["nextCursor"] = next_cursor
             params = [(k, v) for k, v in req.query if k != "cursor"]
-            params.append(("cursor", str(metadata["nextCursor"])))
+            params.append(("cursor", str(next_cursor)))
             metadata["nextPage"] = f"{self.base_url(req)}/api/v1/models?{urlencode(params)}"
         if req.param("page") and not cursor:
             metadata["currentPage"] = int(req.param("page") or 1)
             metadata["pageSize"] = limit
-        return Reply(200, {"items": page_items, "metadata": metadata})
+        return Reply(200, {"items": items, "metadata": metadata})
+
+    def _query_window(
+        self, req: Recorded, query: str, limit: int, nsfw: bool
+    ) -> tuple[list[dict[str, Any]], Any]:
+        """resolveModelSearchIds + runModelSearch: a window of ``limit`` hits, then filters."""
+        cursor = req.param("cursor") or ""
+        offset = int(cursor) if cursor.isdigit() else 0  # Number(cursor), else 0
+        hits = [m for m in self._hits(req, nsfw) if query.lower() in str(m.get("name", "")).lower()]
+        hits = _sorted(hits, "Highest Rated")  # stands in for relevance; ``sort`` is ignored
+        window = hits[offset : offset + limit + 1]
+        more = len(window) > limit
+        kept = [m for m in window[:limit] if self._passes_db_filters(m, req, with_query=True)]
+        next_cursor: Any = None
+        if more:
+            next_cursor = offset + limit if self.numeric_cursor else str(offset + limit)
+        return kept, next_cursor
 
     def _check_list_params(self, req: Recorded) -> Reply | None:
         keys = set(req.query_keys)
@@ -261,12 +294,14 @@ class FakeCivitai(DownloadMixin, FakeHTTPServer):
             value = req.param(name)
             if value is not None and value not in allowed:
                 return Reply(400, zod_error(name, f"Invalid enum value '{value}'", "invalid_enum"))
+        for name in STRICT_BOOLEANS:
+            if req.param(name) is not None:
+                message = "Invalid input: expected boolean, received string"
+                issue = zod_error(name, message, "invalid_type", expected="boolean")
+                return Reply(400, issue)
         for name in BOOL_PARAMS:
             value = req.param(name)
-            if value is None:
-                continue
-            strict = self.strict_license_booleans and name.startswith("allow")
-            if strict or value not in ("true", "false"):
+            if value is not None and value not in ("true", "false"):
                 return Reply(
                     400, zod_error(name, "Expected boolean, received string", "invalid_type")
                 )
@@ -275,59 +310,61 @@ class FakeCivitai(DownloadMixin, FakeHTTPServer):
             return Reply(400, zod_error("ids", "Expected number, received nan", "invalid_type"))
         return None
 
-    def _cursor_offset(self, cursor: str, with_query: bool) -> int | Reply:
-        if with_query or self.numeric_cursor:
-            if cursor.isdigit():
-                return int(cursor)
-        else:
-            parts = cursor.split("|")
-            if len(parts) == 3 and all(p.isdigit() for p in parts):
-                return int(parts[2])
+    def _cursor_offset(self, cursor: str) -> int | Reply:
+        if self.numeric_cursor and cursor.isdigit():
+            return int(cursor)
+        parts = cursor.split("|")
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            return int(parts[2])
         return Reply(400, zod_error("cursor", f"Invalid cursor '{cursor}'", "invalid_string"))
 
-    def _matching(self, req: Recorded, authed: bool, nsfw: bool) -> list[dict[str, Any]]:
-        query = (req.param("query") or "").lower()
-        tag = (req.param("tag") or "").lower()
-        username = (req.param("username") or "").lower()
+    def _hits(self, req: Recorded, nsfw: bool) -> list[dict[str, Any]]:
+        """Models within the browsing level and ``types`` (what Meilisearch filters by)."""
         types = set(req.params("types"))
-        base_models = set(req.params("baseModels"))
-        ids = {int(p) for p in (req.param("ids") or "").split(",") if p.strip()}
-        commercial = req.param("allowCommercialUse")
         out = []
         for model in self.models.values():
-            if query and query not in str(model.get("name", "")).lower():
-                continue
-            if ids and not query and int(model["id"]) not in ids:
-                continue
-            if tag and tag not in [str(t).lower() for t in model.get("tags") or []]:
-                continue
-            creator = (model.get("creator") or {}).get("username") or ""
-            if username and creator.lower() != username:
-                continue
             if types and model.get("type") not in types:
                 continue
             if not nsfw and not (int(model.get("nsfwLevel") or 0) & 1):
                 continue
-            if base_models and not any(
-                v.get("baseModel") in base_models for v in model.get("modelVersions") or []
-            ):
-                continue
-            if req.param("favorites") == "true" and int(model["id"]) not in self.favorites:
-                continue
-            if req.param("hidden") == "true" and int(model["id"]) not in self.hidden:
-                continue
-            if req.param("supportsGeneration") == "true" and not model.get("supportsGeneration"):
-                continue
-            for flag in ("allowNoCredit", "allowDerivatives"):
-                if req.param(flag) is not None and bool(model.get(flag)) != (
-                    req.param(flag) == "true"
-                ):
-                    break
-            else:
-                if commercial and commercial not in _commercial_list(model):
-                    continue
-                out.append(model)
-        return _sorted(out, req.param("sort") or "Highest Rated")
+            out.append(model)
+        return out
+
+    def _passes_db_filters(
+        self, model: dict[str, Any], req: Recorded, *, with_query: bool = False
+    ) -> bool:
+        """getModelsRaw's filters (the window's ids stand in for ``ids`` with a query)."""
+        known_tags = {str(t).lower() for m in self.models.values() for t in m.get("tags") or []}
+        tag = (req.param("tag") or "").lower()
+        username = _slugify(req.param("username") or "")
+        base_models = set(req.params("baseModels"))
+        ids = {int(p) for p in (req.param("ids") or "").split(",") if p.strip()}
+        commercial = req.params("allowCommercialUse")
+        if ids and not with_query and int(model["id"]) not in ids:
+            return False
+        if tag in known_tags and tag not in [str(t).lower() for t in model.get("tags") or []]:
+            return False
+        creator = str((model.get("creator") or {}).get("username") or "")
+        if username and creator.lower() != username:
+            return False
+        versions = model.get("modelVersions") or []
+        if base_models and not any(v.get("baseModel") in base_models for v in versions):
+            return False
+        if req.param("favorites") == "true" and int(model["id"]) not in self.favorites:
+            return False
+        if req.param("hidden") == "true" and int(model["id"]) not in self.hidden:
+            return False
+        if req.param("supportsGeneration") == "true" and not model.get("supportsGeneration"):
+            return False
+        if commercial and not set(commercial) & set(_commercial_list(model)):
+            return False
+        days = PERIOD_DAYS.get(req.param("period") or "")
+        if days:
+            since = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+            newest = max((str(v.get("publishedAt") or "") for v in versions), default="")
+            if newest < since[:19]:
+                return False
+        return True
 
     def _list_item(self, model: dict[str, Any], req: Recorded, nsfw: bool) -> dict[str, Any]:
         item = _public_model(model)
@@ -450,6 +487,12 @@ def _int_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 1 <= value <= MAX_INT else None
+
+
+def _slugify(text: str) -> str:
+    """civitai's postgresSlugify: the first space to ``_``, other non-word characters
+    dropped, lower case (the creator lookup then matches case-insensitively)."""
+    return re.sub(r"[^a-zA-Z0-9_]", "", text.replace(" ", "_", 1)).lower()
 
 
 def _commercial_list(model: dict[str, Any]) -> list[str]:
