@@ -22,7 +22,7 @@ from fakes.civitai import FakeCivitai
 from fakes.factory import make_file, make_model, make_safetensors, make_version
 from fakes.novita import NOVITA_KEY, FakeNovita, make_novita_model
 
-from modelshelf.errors import NotFoundError
+from modelshelf.errors import BadInputError, NotFoundError
 from modelshelf.http import RetryPolicy
 from modelshelf.providers.base import READ_ON_REQUESTS
 from modelshelf.providers.civitai import CivitaiProvider
@@ -319,3 +319,10 @@ def test_cli_novita_empty_page_with_cursor_is_not_no_models_found(novita, monkey
     assert result.returncode == 0, result.stderr
     assert "No models found" not in result.stdout
     assert "No models matched in the first 50 results; more may match: --cursor c_" in result.stdout
+
+
+@pytest.mark.parametrize("cursor", ["ms:x:12|3|4", "ms:5", "ms:99999:1"])
+def test_a_mangled_cursor_of_ours_is_bad_input_before_any_request(fake_civitai, cursor):
+    with pytest.raises(BadInputError, match="copy the whole --cursor value"):
+        civitai().search_page(SearchQuery(limit=5), cursor)
+    assert models_sent(fake_civitai) == []

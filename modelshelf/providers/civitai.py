@@ -2,7 +2,9 @@
 
 Talks to ``{settings.civitai_url}/api/v1`` (api.md §1). What it never does: send ``page``
 (cursor paging only), comma-join ``types``/``baseModels``, send ``favorites``/``hidden``
-without a token, put the token in a URL, or send it to another host. URLs in payloads
+without a token, send the licence flags (``z.boolean()`` on the server: always a 400; they
+are checked on our side, see :mod:`.civitai_query`), put the token in a URL, or send it to
+another host. A search page is filled by reading on through the cursor. URLs in payloads
 that point at civitai.com / api.civitai.com / civitai.red are rebased onto the configured
 root. Answers are cached (``ResponseCache``) keyed without the token, separately for
 anonymous and authenticated calls.
