@@ -177,7 +177,13 @@ class Model:
 
 @dataclass
 class Page:
-    """One page of search results and where the next one starts."""
+    """One page of search results and where the next one starts.
+
+    A provider's ``search_page`` may read several server pages to fill one of ours:
+    ``requests`` is how many it read, ``scanned`` how many catalogue results it looked at,
+    and ``bound_reached`` says it stopped at its request bound with the page not full
+    (more may match from ``next_cursor``).
+    """
 
     items: list[Model]
     next_cursor: str | None = None
@@ -186,6 +192,9 @@ class Page:
     page_size: int | None = None
     provider: str = "civitai"
     extra: dict[str, Any] = field(default_factory=dict)
+    requests: int = 1
+    scanned: int | None = None
+    bound_reached: bool = False
 
 
 @dataclass

@@ -183,7 +183,8 @@ def test_client_side_filters_for_base_model_tag_and_nsfw(novita):
     assert [m.name for m in tagged.items] == ["synthetic-0001", "synthetic-0005"]
     safe = provider.search_page(SearchQuery(nsfw=False, limit=100))
     assert 1 not in {m.id for m in safe.items}
-    assert 1 in {m.id for m in provider.search_page(SearchQuery(limit=100)).items}
+    assert 1 not in {m.id for m in provider.search_page(SearchQuery(limit=100)).items}  # settings
+    assert 1 in {m.id for m in provider.search_page(SearchQuery(nsfw=True, limit=100)).items}
 
 
 def test_fake_accepts_the_sdk_filter_type_spelling(novita):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInputError
 from .common import add_json_arg, make_provider, print_json
 
 if TYPE_CHECKING:
+    from ..types import Page
     from .common import Context
 
-__all__ = ["build_query", "register", "run_search"]
+__all__ = ["build_query", "page_footer", "register", "run_search"]
 
 PROVIDERS = ("civitai", "novita")
 SORTS = (
@@ -187,6 +190,22 @@ def build_query(args: argparse.Namespace):
     )
 
 
+def page_footer(page: Page, provider: str) -> str | None:
+    """The line under a results table: where to go on (the cursor shell-quoted), or why
+    an empty page is empty."""
+    cursor = shlex.quote(page.next_cursor) if page.next_cursor else None
+    if not page.items:
+        if not cursor:
+            return f"No models found on {provider}."
+        read = f"{page.scanned} results" if page.scanned else f"{page.requests} pages"
+        return f"No models matched in the first {read}; more may match: --cursor {cursor}"
+    if not cursor:
+        return None
+    if page.bound_reached:
+        return f"Stopped after {page.requests} requests; more may match: --cursor {cursor}"
+    return f"More results: --cursor {cursor}"
+
+
 def run_search(args: argparse.Namespace, ctx: Context) -> int:
     """Fetch one page and print it."""
     query = build_query(args)
@@ -196,6 +215,11 @@ def run_search(args: argparse.Namespace, ctx: Context) -> int:
 
     if ctx.json:
         print_json(page_to_json(page, provider.name))
-    else:
-        print_search_table(page, ctx.console(), provider.name)
+        return 0
+    console = ctx.console()
+    if page.items:  # the table alone; the footer below says where to go on
+        print_search_table(dataclasses.replace(page, next_cursor=None), console, provider.name)
+    footer = page_footer(page, provider.name)
+    if footer:
+        console.print(footer, markup=False, highlight=False)
     return 0

@@ -2,7 +2,9 @@
 
 Talks to ``{settings.civitai_url}/api/v1`` (api.md §1). What it never does: send ``page``
 (cursor paging only), comma-join ``types``/``baseModels``, send ``favorites``/``hidden``
-without a token, put the token in a URL, or send it to another host. URLs in payloads
+without a token, send the licence flags (``z.boolean()`` on the server: always a 400; they
+are checked on our side, see :mod:`.civitai_query`), put the token in a URL, or send it to
+another host. A search page is filled by reading on through the cursor. URLs in payloads
 that point at civitai.com / api.civitai.com / civitai.red are rebased onto the configured
 root. Answers are cached (``ResponseCache``) keyed without the token, separately for
 anonymous and authenticated calls.
@@ -28,15 +30,14 @@ from ..errors import (
 )
 from ..http import RetryPolicy, build_session, redact_url, request_with_retries, same_host
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
-from .base import DownloadSource, iterate_pages
+from .base import READ_ON_REQUESTS, DownloadSource, iterate_pages, read_full_page
 from .civitai_parse import parse_model, parse_page, parse_version
+from .civitai_query import DEFAULT_LIMIT, client_filter, search_params
 from .civitai_wire import (
     CIVITAI_HOSTS,
     MODEL_TYPES,
-    TYPE_ALIASES,
     rebase_url,
     server_message,
-    split_all,
     without_token,
 )
 
@@ -55,14 +56,11 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 BATCH = 100
 
 
-def _bool_text(value: bool) -> str:
-    return "true" if value else "false"
-
-
 class CivitaiProvider:
     """Civitai REST API v1 client implementing :class:`~.base.Provider`."""
 
     name = "civitai"
+    read_on_requests = READ_ON_REQUESTS
 
     def __init__(
         self,
@@ -216,64 +214,13 @@ class CivitaiProvider:
 
     # -- search ---------------------------------------------------------------------
     def search_params(self, query: SearchQuery, cursor: str | None = None) -> list[tuple[str, str]]:
-        """The query string for ``GET /models`` (repeated keys; never ``page`` or a token)."""
-        params: list[tuple[str, str]] = []
-        if query.limit is not None:
-            if not 1 <= int(query.limit) <= 100:
-                raise BadInputError(
-                    f"Civitai returns 1 to 100 results per page, not {query.limit}."
-                )
-            params.append(("limit", str(int(query.limit))))
-        text = (query.query or "").strip()
-        if text:
-            params.append(("query", text))
-        for key, value in (("tag", query.tag), ("username", query.username)):
-            if value and value.strip():
-                params.append((key, value.strip()))
-        for value in split_all(query.types):
-            params.append(("types", TYPE_ALIASES.get(value.lower(), value)))
-        for value in split_all(query.base_models):
-            params.append(("baseModels", value))
-        for key, value in (("sort", query.sort), ("period", query.period)):
-            if value:
-                params.append((key, value))
-        if query.rating is not None:
-            params.append(("rating", str(int(query.rating))))
-        for key, flag in (("favorites", query.favorites), ("hidden", query.hidden)):
-            if flag is None:
-                continue
-            if not self.token:
-                if flag:
-                    raise NeedsApiKeyError(
-                        f"Filtering by {key} needs a Civitai API key; set CIVITAI_API_TOKEN.",
-                        provider=self.name,
-                    )
-                continue
-            params.append((key, _bool_text(flag)))
-        nsfw = query.nsfw if query.nsfw is not None else (True if self.settings.nsfw else None)
-        for key, flag in (
-            ("primaryFileOnly", query.primary_file_only),
-            ("allowNoCredit", query.allow_no_credit),
-            ("allowDerivatives", query.allow_derivatives),
-            ("allowDifferentLicenses", query.allow_different_licenses),
-            ("nsfw", nsfw),
-            ("supportsGeneration", query.supports_generation),
-        ):
-            if flag is not None:
-                params.append((key, _bool_text(bool(flag))))
-        if query.allow_commercial_use:
-            params.append(("allowCommercialUse", query.allow_commercial_use))
-        if query.ids and not text:
-            params.append(("ids", ",".join(str(int(i)) for i in query.ids)))
-        for key, value in query.extra_params.items():
-            if key.lower() not in ("token", "page", "cursor") and value is not None:
-                params.append((key, str(value)))
-        if cursor:
-            params.append(("cursor", str(cursor)))
-        return params
+        """The query string for ``GET /models`` (see :mod:`.civitai_query`)."""
+        return search_params(
+            query, cursor, has_token=bool(self.token), nsfw_setting=bool(self.settings.nsfw)
+        )
 
-    def search_page(self, query: SearchQuery, cursor: str | None = None) -> Page:
-        """One page of ``/models`` starting at ``cursor`` (None: the first page)."""
+    def _search_window(self, query: SearchQuery, cursor: str | None) -> Page:
+        """One server page of ``/models`` at ``cursor``, exactly as the server cut it."""
         data = self._call(
             "GET", "/models", what="the model search", params=self.search_params(query, cursor)
         )
@@ -283,6 +230,34 @@ class CivitaiProvider:
         if page.next_page:
             page.next_page = without_token(rebase_url(page.next_page, self.root) or "")
         return page
+
+    def search_page(self, query: SearchQuery, cursor: str | None = None) -> Page:
+        """A full page of ``/models`` from ``cursor`` (None: the first page).
+
+        With ``query`` the server filters each window of hits after the fact, and some
+        filters it cannot apply at all (licence flags, an unknown tag), so server pages are
+        read on until the page is full (see :func:`.base.read_full_page`).
+        """
+        self.search_params(query)  # refuse bad input before any request
+        limit = DEFAULT_LIMIT if query.limit is None else int(query.limit)
+        try:
+            return read_full_page(
+                lambda server_cursor: self._search_window(query, server_cursor),
+                limit,
+                cursor,
+                keep=client_filter(query),
+                max_requests=self.read_on_requests,
+            )
+        except NotFoundError as exc:
+            name = (query.username or "").strip()
+            if name and getattr(exc, "status", None) == 404:  # the list's only 404
+                raise NotFoundError(
+                    f"Civitai has no creator named {name[:80]!r}; check the name on their "
+                    "profile page.",
+                    status=404,
+                    provider=self.name,
+                ) from None
+            raise
 
     def search(self, query: SearchQuery, max_items: int | None = None) -> Iterator[Model]:
         """Every result, fetching pages lazily by ``nextCursor``; stops after ``max_items``."""

@@ -5,8 +5,9 @@
   ``filter.is_inpainting``), with ``pagination.limit`` (a string in (0, 100]) and
   ``pagination.cursor`` (``c_``-prefixed). Results end when ``next_cursor`` is empty or
   missing, or after a short page.
-- Novita has no filter for base model, tag or NSFW: those of a :class:`SearchQuery` are
-  applied to each page here (so a filtered page may hold fewer items than asked).
+- Novita has no filter for base model, tag or NSFW: those of a :class:`SearchQuery` (NSFW
+  off unless the query or the settings allow it) are applied here, reading on through the
+  cursor to fill the page (:func:`.base.read_full_page`).
 - There is no get-by-id endpoint. :meth:`NovitaProvider.get_model` answers from the models
   this provider has already seen, else (an id that is not a number) searches
   ``filter.query`` for an exact ``sd_name``/``sd_name_in_api``/``name``, else pages through
@@ -24,7 +25,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -37,7 +38,7 @@ from ..errors import (
 )
 from ..http import RetryPolicy, build_session, request_with_retries
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
-from .base import DownloadSource, iterate_pages
+from .base import READ_ON_REQUESTS, DownloadSource, iterate_pages, read_full_page
 from .novita_parse import parse_page
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class NovitaProvider:
     """The Novita AI catalogue (see the module docstring for what it can and cannot do)."""
 
     name = "novita"
+    read_on_requests = READ_ON_REQUESTS
 
     def __init__(
         self,
@@ -140,6 +142,7 @@ class NovitaProvider:
         )
         self._timeout = settings.timeout
         self.max_scan_pages = max_scan_pages
+        self._nsfw = bool(settings.nsfw)
         self._seen: dict[str, Model] = {}
 
     # -- HTTP --------------------------------------------------------------------------
@@ -255,30 +258,46 @@ class NovitaProvider:
             add(name, value)
         return params
 
-    @staticmethod
-    def _keep(model: Model, query: SearchQuery) -> bool:
-        if query.nsfw is False and model.nsfw:
-            return False
-        wanted = {b.lower() for b in query.base_models}
-        if wanted and not {b.lower() for b in model.base_models} & wanted:
-            return False
-        return not (query.tag and query.tag.lower() not in {t.lower() for t in model.tags})
+    def _keep(self, query: SearchQuery) -> Callable[[Model], bool]:
+        """What Novita cannot filter: NSFW (off unless the query or settings allow it),
+        base model and tag (case-insensitive)."""
+        hide_nsfw = query.nsfw is False or (query.nsfw is None and not self._nsfw)
+        wanted = {b.lower() for b in query.base_models if b.strip()}
+        tag = (query.tag or "").strip().lower()
 
-    def search_page(self, query: SearchQuery, cursor: str | None = None) -> Page:
-        """One page of ``/v3/model`` starting at ``cursor`` (None: the first page)."""
+        def keep(model: Model) -> bool:
+            if hide_nsfw and model.nsfw:
+                return False
+            if wanted and not {b.lower() for b in model.base_models} & wanted:
+                return False
+            return not (tag and tag not in {t.lower() for t in model.tags})
+
+        return keep
+
+    def _search_window(self, query: SearchQuery, cursor: str | None) -> Page:
+        """One server page of ``/v3/model`` at ``cursor``, unfiltered."""
         limit = self._limit(query)
         body, fetched_at = self._get_models(self.build_params(query, cursor))
         page = parse_page(body, limit=limit, fetched_at=fetched_at)
         for model in page.items:
             self._seen[str(model.id)] = model
-        page.items = [m for m in page.items if self._keep(m, query)]
         return page
+
+    def search_page(self, query: SearchQuery, cursor: str | None = None) -> Page:
+        """A full page of ``/v3/model`` from ``cursor`` (None: the first page), filtered on
+        our side and read on through the cursor (see :func:`.base.read_full_page`)."""
+        limit = self._limit(query)
+        return read_full_page(
+            lambda server_cursor: self._search_window(query, server_cursor),
+            limit,
+            cursor,
+            keep=self._keep(query),
+            max_requests=self.read_on_requests,
+        )
 
     def search(self, query: SearchQuery, max_items: int | None = None) -> Iterator[Model]:
         """Every result, one page at a time; stops after ``max_items``."""
-        return iterate_pages(
-            lambda cursor: self.search_page(query, cursor), max_items, stop_on_empty_page=False
-        )
+        return iterate_pages(lambda cursor: self.search_page(query, cursor), max_items)
 
     # -- lookups -----------------------------------------------------------------------
     def get_model(self, model_id: int | str) -> Model:
@@ -289,7 +308,7 @@ class NovitaProvider:
         if wanted in self._seen:
             return self._seen[wanted]
         if not wanted.isdigit():
-            query = SearchQuery(query=wanted, limit=MAX_LIMIT)
+            query = SearchQuery(query=wanted, limit=MAX_LIMIT, nsfw=True)  # a lookup, not a browse
             for model in self.search(query, max_items=MAX_LIMIT * 3):
                 names = {
                     str(model.extra.get(k) or "").lower()
@@ -303,7 +322,7 @@ class NovitaProvider:
                 provider="novita",
             )
         for visibility in ("private", "public"):
-            query = SearchQuery(visibility=visibility, limit=MAX_LIMIT)
+            query = SearchQuery(visibility=visibility, limit=MAX_LIMIT, nsfw=True)
             for model in self.search(query, max_items=MAX_LIMIT * self.max_scan_pages):
                 if str(model.id) == wanted:
                     return model

@@ -1,11 +1,9 @@
 """A fake Civitai (REST API v1 + download endpoint) that reproduces the real quirks.
 
-See ``docs/research/api.md`` §1.3–1.9. Highlights: ``limit`` > 100 → 400; ``page`` with
-``query`` → 400; ``page*limit`` > 1000 → 429; ``types`` exact-case and repeated (a comma →
-Zod 400); ``baseModels`` repeated (drops other versions); ``nsfw`` absent/false → PG only;
-``favorites``/``hidden`` without a valid token → 401; opaque cursors; no totals; the end
-is the absence of ``nextCursor``. Downloads follow the check order of §1.9 and, on
-success, answer **307** to ``fake.download_target(version_id, file)``.
+See ``docs/research/api.md`` §1.3–1.9. ``GET /api/v1/models`` (its validation, query windows,
+tags, creators, cursors) is in :mod:`fakes.civitai_list`; the download endpoint, in
+:mod:`fakes.civitai_download`, follows the check order of §1.9 and, on success, answers
+**307** to ``fake.download_target(version_id, file)``.
 
 Data: :meth:`FakeCivitai.add_model` (raw ``/models/{id}`` dicts, e.g. from
 ``fakes.factory``), :meth:`FakeCivitai.load_real_fixtures`. Faults: ``fail_next`` (e.g.
@@ -19,74 +17,21 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
 from .civitai_download import DownloadMixin
+from .civitai_list import MODEL_TYPES, ListModelsMixin, public_model, zod_error
 from .fixtures import REAL_FIXTURES
 from .httpserver import FakeHTTPServer, Recorded, Reply
 
 __all__ = ["MODEL_TYPES", "FakeCivitai", "fake_civitai", "zod_error"]
 
-MODEL_TYPES = [
-    "Checkpoint",
-    "TextualInversion",
-    "Hypernetwork",
-    "AestheticGradient",
-    "LORA",
-    "LoCon",
-    "DoRA",
-    "Controlnet",
-    "Upscaler",
-    "MotionModule",
-    "VAE",
-    "TextEncoder",
-    "UNet",
-    "CLIPVision",
-    "Poses",
-    "Wildcards",
-    "Workflows",
-    "ComfyWorkflows",
-    "Detection",
-    "VisionLanguage",
-    "CLIP",
-    "LLM",
-    "Other",
-]
-SORTS = (
-    "Highest Rated",
-    "Most Downloaded",
-    "Most Liked",
-    "Most Discussed",
-    "Most Collected",
-    "Most Images",
-    "Newest",
-    "Oldest",
-)
-PERIODS = ("AllTime", "Year", "Month", "Week", "Day")
-BOOL_PARAMS = [
-    "favorites",
-    "hidden",
-    "primaryFileOnly",
-    "allowNoCredit",
-    "allowDerivatives",
-    "allowDifferentLicenses",
-    "allowDifferentLicense",
-    "nsfw",
-    "supportsGeneration",
-]
 BROWSER_UA = re.compile(r"mozilla|chrome|safari|firefox|opera|edge", re.IGNORECASE)
 MAX_INT = 2147483647
 
 
-def zod_error(path: str, message: str, code: str = "custom", **more: Any) -> dict[str, Any]:
-    """A Zod failure body as ``/models`` sends it: ``{"error": {...issues...}}``."""
-    issue = {"code": code, "path": [path], "message": message, **more}
-    return {"error": {"issues": [issue], "name": "ZodError"}}
-
-
-class FakeCivitai(DownloadMixin, FakeHTTPServer):
+class FakeCivitai(ListModelsMixin, DownloadMixin, FakeHTTPServer):
     """Civitai's API on loopback. ``requests`` is the log of every request."""
 
     valid_token = "test-token"
@@ -98,7 +43,6 @@ class FakeCivitai(DownloadMixin, FakeHTTPServer):
         self.favorites: set[int] = set()
         self.hidden: set[int] = set()
         self.numeric_cursor = False  # send nextCursor as a JSON number
-        self.strict_license_booleans = False  # 400 on allowNoCredit=... (z.boolean)
         self.download_rules: dict[int, dict[str, Any]] = {}
         self.download_target: Callable[[int, dict[str, Any]], str] | None = None
         self.add_builtin_route("GET", r"/api/v1/models", self._list_models)
@@ -184,172 +128,6 @@ class FakeCivitai(DownloadMixin, FakeHTTPServer):
     def base_url(self, req: Recorded) -> str:
         return f"http://{req.headers.get('Host') or f'{self.host}:{self.port}'}"
 
-    # -- /models --------------------------------------------------------------------
-    def _list_models(self, req: Recorded, _m: re.Match[str]) -> Reply:
-        bad = self._check_list_params(req)
-        if bad is not None:
-            return bad
-        authed = self.is_authed(req)
-        query = req.param("query")
-        limit = int(req.param("limit") or 100)
-        nsfw = req.param("nsfw") == "true"
-        offset = 0
-        cursor = req.param("cursor")
-        if cursor:
-            offset_or_error = self._cursor_offset(cursor, bool(query))
-            if isinstance(offset_or_error, Reply):
-                return offset_or_error
-            offset = offset_or_error
-        elif req.param("page"):
-            offset = (int(req.param("page") or 1) - 1) * limit
-        items = [self._list_item(m, req, nsfw) for m in self._matching(req, authed, nsfw)]
-        items = [i for i in items if i is not None]
-        page_items = items[offset : offset + limit]
-        metadata: dict[str, Any] = {}
-        if offset + limit < len(items):
-            nxt = offset + limit
-            if self.numeric_cursor:
-                metadata["nextCursor"] = nxt
-            elif query:
-                metadata["nextCursor"] = str(nxt)
-            else:
-                metadata["nextCursor"] = f"{nxt * 13 + 7}|{items[nxt]['id']}|{nxt}"
-            params = [(k, v) for k, v in req.query if k != "cursor"]
-            params.append(("cursor", str(metadata["nextCursor"])))
-            metadata["nextPage"] = f"{self.base_url(req)}/api/v1/models?{urlencode(params)}"
-        if req.param("page") and not cursor:
-            metadata["currentPage"] = int(req.param("page") or 1)
-            metadata["pageSize"] = limit
-        return Reply(200, {"items": page_items, "metadata": metadata})
-
-    def _check_list_params(self, req: Recorded) -> Reply | None:
-        keys = set(req.query_keys)
-        if ("favorites" in keys or "hidden" in keys) and not self.is_authed(req):
-            return Reply(401, {"error": "Unauthorized"})
-        limit = req.param("limit")
-        if limit is not None and (not limit.isdigit() or int(limit) > 100):
-            return Reply(
-                400, zod_error("limit", "Number must be less than or equal to 100", "too_big")
-            )
-        page = req.param("page")
-        if page is not None:
-            if req.param("query"):
-                return Reply(
-                    400,
-                    {
-                        "error": "Cannot use page param with query search. "
-                        "Use cursor-based pagination."
-                    },
-                )
-            if not page.isdigit() or int(page) < 1:
-                return Reply(400, zod_error("page", "Number must be greater than 0", "too_small"))
-            if not req.param("cursor") and int(page) * int(limit or 100) > 1000:
-                return Reply(
-                    429, {"error": "You've requested too many pages, please use cursors instead"}
-                )
-        for value in req.params("types"):
-            if value not in MODEL_TYPES:
-                options = " | ".join(f"'{t}'" for t in MODEL_TYPES)
-                message = f"Invalid enum value. Expected {options}, received '{value}'"
-                return Reply(
-                    400,
-                    zod_error(
-                        "types", message, "invalid_enum_value", received=value, options=MODEL_TYPES
-                    ),
-                )
-        for name, allowed in (("sort", SORTS), ("period", PERIODS)):
-            value = req.param(name)
-            if value is not None and value not in allowed:
-                return Reply(400, zod_error(name, f"Invalid enum value '{value}'", "invalid_enum"))
-        for name in BOOL_PARAMS:
-            value = req.param(name)
-            if value is None:
-                continue
-            strict = self.strict_license_booleans and name.startswith("allow")
-            if strict or value not in ("true", "false"):
-                return Reply(
-                    400, zod_error(name, "Expected boolean, received string", "invalid_type")
-                )
-        ids = req.param("ids")
-        if ids and not all(p.strip().isdigit() for p in ids.split(",")):
-            return Reply(400, zod_error("ids", "Expected number, received nan", "invalid_type"))
-        return None
-
-    def _cursor_offset(self, cursor: str, with_query: bool) -> int | Reply:
-        if with_query or self.numeric_cursor:
-            if cursor.isdigit():
-                return int(cursor)
-        else:
-            parts = cursor.split("|")
-            if len(parts) == 3 and all(p.isdigit() for p in parts):
-                return int(parts[2])
-        return Reply(400, zod_error("cursor", f"Invalid cursor '{cursor}'", "invalid_string"))
-
-    def _matching(self, req: Recorded, authed: bool, nsfw: bool) -> list[dict[str, Any]]:
-        query = (req.param("query") or "").lower()
-        tag = (req.param("tag") or "").lower()
-        username = (req.param("username") or "").lower()
-        types = set(req.params("types"))
-        base_models = set(req.params("baseModels"))
-        ids = {int(p) for p in (req.param("ids") or "").split(",") if p.strip()}
-        commercial = req.param("allowCommercialUse")
-        out = []
-        for model in self.models.values():
-            if query and query not in str(model.get("name", "")).lower():
-                continue
-            if ids and not query and int(model["id"]) not in ids:
-                continue
-            if tag and tag not in [str(t).lower() for t in model.get("tags") or []]:
-                continue
-            creator = (model.get("creator") or {}).get("username") or ""
-            if username and creator.lower() != username:
-                continue
-            if types and model.get("type") not in types:
-                continue
-            if not nsfw and not (int(model.get("nsfwLevel") or 0) & 1):
-                continue
-            if base_models and not any(
-                v.get("baseModel") in base_models for v in model.get("modelVersions") or []
-            ):
-                continue
-            if req.param("favorites") == "true" and int(model["id"]) not in self.favorites:
-                continue
-            if req.param("hidden") == "true" and int(model["id"]) not in self.hidden:
-                continue
-            if req.param("supportsGeneration") == "true" and not model.get("supportsGeneration"):
-                continue
-            for flag in ("allowNoCredit", "allowDerivatives"):
-                if req.param(flag) is not None and bool(model.get(flag)) != (
-                    req.param(flag) == "true"
-                ):
-                    break
-            else:
-                if commercial and commercial not in _commercial_list(model):
-                    continue
-                out.append(model)
-        return _sorted(out, req.param("sort") or "Highest Rated")
-
-    def _list_item(self, model: dict[str, Any], req: Recorded, nsfw: bool) -> dict[str, Any]:
-        item = _public_model(model)
-        base_models = set(req.params("baseModels"))
-        versions = []
-        for version in item["modelVersions"]:
-            if base_models and version.get("baseModel") not in base_models:
-                continue
-            files = version.get("files") or []
-            if req.param("primaryFileOnly") == "true":
-                files = [f for f in files if f.get("primary")][:1]
-            version["files"] = [
-                {k: v for k, v in f.items() if f.get("primary") or k != "primary"} for f in files
-            ]
-            if not nsfw:
-                version["images"] = [
-                    i for i in version.get("images") or [] if i.get("nsfwLevel") == 1
-                ]
-            versions.append(version)
-        item["modelVersions"] = versions
-        return item
-
     # -- /models/{id} ---------------------------------------------------------------
     def _one_model(self, req: Recorded, m: re.Match[str]) -> Reply:
         model_id = _int_id(m[1])
@@ -358,7 +136,7 @@ class FakeCivitai(DownloadMixin, FakeHTTPServer):
         model = self.models.get(model_id)
         if model is None:
             return Reply(404, {"error": f"No model with id {model_id}"})
-        return Reply(200, _public_model(model))
+        return Reply(200, public_model(model))
 
     # -- /model-versions ------------------------------------------------------------
     def version_json(self, model: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
@@ -450,44 +228,6 @@ def _int_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 1 <= value <= MAX_INT else None
-
-
-def _commercial_list(model: dict[str, Any]) -> list[str]:
-    value = model.get("allowCommercialUse")
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [p for p in str(value or "").strip("{}").split(",") if p]
-
-
-def _public_model(model: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy as ``/models/{id}`` shows it (Archived: no files; TakenDown: no images)."""
-    out = copy.deepcopy(model)
-    for version in out.get("modelVersions") or []:
-        if out.get("mode") == "Archived":
-            version["files"] = []
-            version.pop("downloadUrl", None)
-        elif out.get("mode") == "TakenDown":
-            version["images"] = []
-    return out
-
-
-def _sorted(models: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
-    def stat(model: dict[str, Any], key: str) -> int:
-        return int((model.get("stats") or {}).get(key) or 0)
-
-    def newest(model: dict[str, Any]) -> str:
-        dates = [str(v.get("publishedAt") or "") for v in model.get("modelVersions") or []]
-        return max(dates, default="")
-
-    keys: dict[str, Callable[[dict[str, Any]], Any]] = {
-        "Most Downloaded": lambda m: -stat(m, "downloadCount"),
-        "Most Liked": lambda m: -stat(m, "thumbsUpCount"),
-        "Most Discussed": lambda m: -stat(m, "commentCount"),
-        "Newest": lambda m: "".join(chr(0x10FFFF - ord(c)) for c in newest(m)),
-        "Oldest": newest,
-    }
-    key = keys.get(sort, lambda m: -stat(m, "thumbsUpCount"))
-    return sorted(models, key=lambda m: (key(m), -int(m["id"])))
 
 
 @pytest.fixture
