@@ -30,6 +30,7 @@ __all__ = [
     "model_detail",
     "reveal_image_url",
     "sanitize_html",
+    "search_options",
     "size_text",
 ]
 
@@ -37,6 +38,33 @@ __all__ = [
 NSFW_LEVELS = [("PG", 1), ("PG-13", 2), ("R", 4), ("X", 8), ("XXX", 16)]
 DEFAULT_MAX_NSFW = 2  # PG-13: no image rated R or above unless the person asks
 THUMB_WIDTH = 320  # pixels of the small rendition a card or gallery asks for
+
+
+NOVITA_TYPES = ("checkpoint", "lora", "vae", "controlnet", "upscaler", "textualinversion")
+
+
+def search_options() -> dict[str, Any]:
+    """The choices of every search filter, per provider, and the NSFW levels."""
+    from .providers.civitai_wire import BASE_MODELS, COMMERCIAL_USE, MODEL_TYPES, PERIODS, SORTS
+
+    return {
+        "providers": {
+            "civitai": {
+                "types": list(MODEL_TYPES),
+                "base_models": list(BASE_MODELS),
+                "sorts": list(SORTS),
+                "periods": list(PERIODS),
+                "commercial_use": list(COMMERCIAL_USE),
+            },
+            "novita": {
+                "types": list(NOVITA_TYPES),
+                "base_models": list(BASE_MODELS),
+                "visibility": ["public", "private"],
+            },
+        },
+        "nsfw_levels": [{"name": name, "level": level} for name, level in NSFW_LEVELS],
+        "default_max_nsfw": DEFAULT_MAX_NSFW,
+    }
 
 
 # ------------------------------------------------------------------------ text helpers

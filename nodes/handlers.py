@@ -41,7 +41,6 @@ LIBRARY_KEYS = (
     "hypernetworks",
     "text_encoders",
 )
-NOVITA_TYPES = ("checkpoint", "lora", "vae", "controlnet", "upscaler", "textualinversion")
 Query = dict[str, str]
 
 
@@ -92,21 +91,8 @@ def _max_nsfw(query: Query) -> int:
 def options(query: Query, _match: Query, _body: dict) -> dict[str, Any]:
     """The filters each provider supports, and the NSFW levels."""
     from ..modelshelf import views
-    from ..modelshelf.cli.search import COMMERCIAL_USE, PERIODS, SORTS
-    from ..modelshelf.providers.civitai_wire import MODEL_TYPES
 
-    return {
-        "providers": {
-            "civitai": {
-                "types": list(MODEL_TYPES),
-                "sorts": list(SORTS),
-                "periods": list(PERIODS),
-                "commercial_use": list(COMMERCIAL_USE),
-            },
-            "novita": {"types": list(NOVITA_TYPES), "visibility": ["public", "private"]},
-        },
-        "nsfw_levels": [{"name": n, "level": v} for n, v in views.NSFW_LEVELS],
-    }
+    return views.search_options()
 
 
 def search(query: Query, _match: Query, _body: dict) -> dict[str, Any]:

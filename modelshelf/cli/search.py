@@ -8,6 +8,8 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInputError
+from ..providers import PROVIDERS
+from ..providers.civitai_wire import COMMERCIAL_USE, PERIODS, SORTS
 from .common import add_json_arg, make_provider, print_json
 
 if TYPE_CHECKING:
@@ -16,19 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["build_query", "page_footer", "register", "run_search"]
 
-PROVIDERS = ("civitai", "novita")
-SORTS = (
-    "Highest Rated",
-    "Most Downloaded",
-    "Most Liked",
-    "Most Discussed",
-    "Most Collected",
-    "Most Images",
-    "Newest",
-    "Oldest",
-)
-PERIODS = ("AllTime", "Year", "Month", "Week", "Day")
-COMMERCIAL_USE = ("None", "Image", "RentCivit", "Rent", "Sell")
 DEFAULT_LIMIT = 20
 
 

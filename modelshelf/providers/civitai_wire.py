@@ -24,6 +24,29 @@ MODEL_TYPES = (  # api.md §1.6; the server may know newer ones
     *("CLIPVision", "Poses", "Wildcards", "Workflows", "ComfyWorkflows", "Detection"),
     *("VisionLanguage", "CLIP", "LLM", "Other"),
 )
+SORTS = (
+    "Highest Rated",
+    "Most Downloaded",
+    "Most Liked",
+    "Most Discussed",
+    "Most Collected",
+    "Most Images",
+    "Newest",
+    "Oldest",
+)
+PERIODS = ("AllTime", "Year", "Month", "Week", "Day")
+COMMERCIAL_USE = ("None", "Image", "RentCivit", "Rent", "Sell")
+BASE_MODELS = (  # the server's ActiveBaseModel enum (tests/data/real/civitai_enums.json)
+    'Anima', 'AuraFlow', 'Chroma', 'CogVideoX', 'Flux.1 S', 'Flux.1 D', 'Flux.1 Krea',
+    'Flux.1 Kontext', 'Flux.2 D', 'Flux.2 Klein 9B', 'Flux.2 Klein 9B-base', 'Flux.2 Klein 4B',
+    'Flux.2 Klein 4B-base', 'HiDream', 'Hunyuan 1', 'Hunyuan Video', 'Illustrious', 'Kolors',
+    'LTXV', 'LTXV2', 'LTXV 2.3', 'Lumina', 'Mochi', 'NoobAI', 'Other', 'PixArt a', 'PixArt E',
+    'Pony', 'Pony V7', 'Qwen', 'SD 1.4', 'SD 1.5', 'SD 1.5 LCM', 'SD 1.5 Hyper', 'SD 2.0',
+    'SD 2.1', 'SDXL 1.0', 'SDXL Lightning', 'SDXL Hyper', 'Wan Video 1.3B t2v',
+    'Wan Video 14B t2v', 'Wan Video 14B i2v 480p', 'Wan Video 14B i2v 720p',
+    'Wan Video 2.2 TI2V-5B', 'Wan Video 2.2 I2V-A14B', 'Wan Video 2.2 T2V-A14B',
+    'Wan Video 2.5 T2V', 'Wan Video 2.5 I2V', 'ZImageTurbo', 'ZImageBase',
+)
 TYPE_ALIASES = {t.lower(): t for t in MODEL_TYPES} | {
     "lycoris": "LoCon",
     "lyco": "LoCon",
