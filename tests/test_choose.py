@@ -117,9 +117,10 @@ def test_pickle_warns_safetensor_does_not():
     assert warnings == []
 
 
-def test_no_files_is_downloads_disabled():
-    with pytest.raises(DownloadsDisabledError, match="archived"):
+def test_no_files_is_downloads_disabled_and_archived_is_not_found():
+    with pytest.raises(NotFoundError, match="archived") as gone:
         choose_file(version(mode="Archived"))
+    assert gone.value.exit_code == 3
     with pytest.raises(DownloadsDisabledError, match="no downloadable files") as info:
         choose_file(version())
     assert info.value.exit_code == 4

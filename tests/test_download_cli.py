@@ -97,7 +97,6 @@ def test_dry_run_json(env, civitai, tmp_path, isolated_home):
     [
         (["not a ref!"], 2),
         (["30"], 2),  # the scan says Danger
-        (["40"], 2),  # Poses: no folder for it
         (["999"], 3),
         (["10", "--file", "1234"], 3),
     ],

@@ -143,18 +143,30 @@ def test_danger_scan_is_refused_before_any_download(civitai, settings, tmp_path)
     assert p.file.id == 3000 and any("Danger" in w for w in warnings)
 
 
-def test_type_without_a_folder_is_refused(civitai, settings, tmp_path):
-    with pytest.raises(UnsupportedTypeError):
-        download("40", settings=settings, layout=resolve_layout(models_dir=tmp_path / "m"))
+def test_type_without_a_folder_goes_to_other_in_a_plain_folder(civitai, settings, tmp_path):
+    # DESIGN: a plain --models-dir takes any type into DIR/other
+    planned = plan("40", settings=settings, layout=resolve_layout(models_dir=tmp_path / "m"))
+    assert planned.target_dir == tmp_path / "m" / "other" and planned.folder == "other"
+
+
+def test_type_without_a_folder_is_refused_in_a_host(civitai, settings, tmp_path):
+    host = tmp_path / "ComfyUI"
+    (host / "custom_nodes").mkdir(parents=True)
+    with pytest.raises(UnsupportedTypeError) as info:
+        download("40", settings=settings, layout=resolve_layout(host_dir=host))
+    text = str(info.value)
+    assert "'Poses'" in text and "ComfyUI layout" in text and "DIR/other" in text
     assert download_requests(civitai) == []
+    assert not (host / "models").exists()
 
 
 def test_archived_version_without_files(civitai, settings, tmp_path):
     raw = make_model(50, "Old", "LORA", versions=[make_version(500, 50, [], name="v1")])
     raw["mode"] = "Archived"
     civitai.add_model(raw)
-    with pytest.raises(DownloadsDisabledError, match="archived"):
+    with pytest.raises(NotFoundError, match="archived") as info:
         download("50", settings=settings, layout=resolve_layout(models_dir=tmp_path / "m"))
+    assert info.value.exit_code == 3
 
 
 def test_unknown_model_and_file(civitai, settings, tmp_path):
@@ -316,16 +328,18 @@ def test_a_missing_preview_is_told_and_the_rest_is_placed(civitai, storage, auth
     assert all(".." not in w for w in warnings)
 
 
-@pytest.mark.parametrize(
-    ("rule", "error", "with_key"),
-    [
-        ({"early_access_deadline": "2099-01-01T00:00:00Z"}, EarlyAccessError, True),
-        ({"require_auth": True}, NeedsApiKeyError, False),
-        ({"disabled": True}, DownloadsDisabledError, True),
-        ({"archived": True}, DownloadsDisabledError, True),
-    ],
-)
-def test_refusals_leave_the_folder_unchanged(civitai, storage, tmp_path, rule, error, with_key):
+REFUSALS = [
+    ({"early_access_deadline": "2099-01-01T00:00:00Z"}, EarlyAccessError, True, 4),
+    ({"require_auth": True}, NeedsApiKeyError, False, 4),
+    ({"disabled": True}, DownloadsDisabledError, True, 4),
+    ({"archived": True}, NotFoundError, True, 3),  # gone for good
+]
+
+
+@pytest.mark.parametrize(("rule", "error", "with_key", "code"), REFUSALS)
+def test_refusals_leave_the_folder_unchanged(
+    civitai, storage, tmp_path, rule, error, with_key, code
+):
     civitai.download_rules[100] = rule
     token = FakeCivitai.valid_token if with_key else None
     settings = load_settings({"civitai_token": token, "max_retry_wait": 0.05, "max_retries": 1})
@@ -334,11 +348,22 @@ def test_refusals_leave_the_folder_unchanged(civitai, storage, tmp_path, rule, e
     (models / "loras" / "mine.safetensors").write_bytes(b"keep")
     with pytest.raises(error) as info:
         download("10", settings=settings, layout=resolve_layout(models_dir=models))
-    assert info.value.exit_code == 4
+    assert info.value.exit_code == code
     assert all_files(models) == {"loras/mine.safetensors"}
     assert storage.gets() == []
     if token:
         assert token not in str(info.value)
+
+
+@pytest.mark.parametrize(("rule", "error", "with_key", "code"), REFUSALS)
+def test_a_refusal_creates_no_folder(civitai, storage, tmp_path, rule, error, with_key, code):
+    civitai.download_rules[100] = rule
+    token = FakeCivitai.valid_token if with_key else None
+    settings = load_settings({"civitai_token": token, "max_retry_wait": 0.05, "max_retries": 1})
+    (tmp_path / "m").mkdir()
+    with pytest.raises(error):
+        download("10", settings=settings, layout=resolve_layout(models_dir=tmp_path / "m"))
+    assert list((tmp_path / "m").iterdir()) == []  # no empty loras/ left behind
 
 
 def test_corrupt_bytes_are_never_placed(civitai, storage, authed, tmp_path):

@@ -390,8 +390,12 @@ def test_detection_of_fake_host_trees(tmp_path, entries, kind):
 def test_unrecognised_folder_is_refused(tmp_path, entries):
     root = make_tree(tmp_path / "nothing", *entries)
     root.mkdir(exist_ok=True)
-    with pytest.raises(BadInputError, match="not a recognised .*--models-dir"):
+    with pytest.raises(BadInputError) as info:
         detect_layout(root)
+    text = str(info.value)
+    # it says what it looked for, and that --layout can say which host it is
+    assert "modules_forge/" in text and "webui.py or launch.py with modules/" in text
+    assert "--layout a1111|forge|sdnext|comfyui" in text and "--models-dir" in text
 
 
 def test_resolve_layout(tmp_path, comfy_root):
@@ -457,3 +461,60 @@ def test_layout_key_names_the_folder_target_dir_uses(tmp_path, comfy_root):
     assert layout_key(host, "LoCon") == "loras"
     with pytest.raises(UnsupportedTypeError):
         layout_key(host, "Poses")
+
+
+@pytest.mark.parametrize("kind", ["a1111", "forge", "sdnext", "comfyui"])
+def test_a_relative_models_dir_is_taken_from_the_working_folder(tmp_path, monkeypatch, kind):
+    monkeypatch.chdir(tmp_path)
+    layout = resolve_layout(models_dir="rel", layout=kind)
+    lora = layout.dir_for("loras")
+    assert lora.is_absolute() and lora.parent == tmp_path / "rel"  # not rel/rel/Lora
+    assert all(d.is_absolute() for dirs in layout.folders.values() for d in dirs)
+    monkeypatch.chdir("/")  # a later chdir changes nothing
+    assert layout.dir_for("loras") == lora
+
+
+def test_a_host_layout_made_by_hand_holds_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    layout = HostLayout("comfyui", Path("host"), {"loras": [Path("host/models/loras")]})
+    assert layout.root == tmp_path / "host"
+    assert layout.dir_for("loras") == tmp_path / "host/models/loras"
+
+
+def test_reading_commands_need_an_existing_models_dir(tmp_path):
+    with pytest.raises(BadInputError, match="does not exist"):
+        resolve_layout(models_dir=tmp_path / "missing", must_exist=True)
+    assert resolve_layout(models_dir=tmp_path / "missing").dir_for("loras").parent.name == "missing"
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """Every module ``path`` imports (at any depth of the file), as absolute names."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[: len(base) - node.level + 1]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(f"{name}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_layout_modules_import_each_other_in_one_direction():
+    import modelshelf.layout as pkg
+
+    folder = Path(pkg.__file__).parent
+    order = ["base", "comfy", "detect"]  # each may import only those before it
+    for i, name in enumerate(order):
+        imported = _imported_modules(folder / f"{name}.py", "modelshelf.layout")
+        later = {f"modelshelf.layout.{n}" for n in order[i:]} | {"modelshelf.layout"}
+        assert not imported & later, (name, imported & later)
+    stray = [p.name for p in folder.parent.glob("layout_*.py")]
+    assert stray == []  # the old cyclic modules are gone

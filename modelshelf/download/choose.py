@@ -104,12 +104,13 @@ def choose_file(
     """The file of ``version`` to download.
 
     Raises :class:`NotFoundError` for an unknown ``file_id``,
-    :class:`DownloadsDisabledError` when the version has no files (archived), and
+    :class:`NotFoundError` when the version is archived (its files are gone),
+    :class:`DownloadsDisabledError` when it has no files otherwise, and
     :class:`UnsafeFileError` for a Danger scan unless ``allow_unsafe``.
     """
     if not version.files:
-        if (version.model_mode or "").lower() == "archived":
-            raise DownloadsDisabledError(
+        if (version.model_mode or "").lower() == "archived":  # gone for good: not found (3)
+            raise NotFoundError(
                 f"{_label(version)} is archived and has no files to download; "
                 "pick another version or model."
             )

@@ -186,11 +186,66 @@ def fetch(
         BadInputError: the name cannot be placed inside ``dest_dir``.
     """
     dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
     policy = policy or _default_policy()
     api_name = safe_filename(source.filename, fallback=_fallback_name(source))
     part = PartFile(dest_dir, api_name, source.version_id, source.file_id, source.url)
     inside(dest_dir, part.path.name)
+    made = _make_dirs(dest_dir)  # the lock lives there; removed again if nothing arrives
+    try:
+        return _fetch_locked(
+            source,
+            dest_dir,
+            part,
+            api_name=api_name,
+            session=session,
+            policy=policy,
+            connections=connections,
+            on_progress=on_progress,
+            cancel=cancel,
+            known_local_sha256=known_local_sha256,
+            min_parallel_size=min_parallel_size,
+            refresh_source=refresh_source,
+        )
+    except BaseException:
+        _remove_empty(made)  # a refused download leaves no empty folder behind
+        raise
+
+
+def _make_dirs(dest_dir: Path) -> list[Path]:
+    """Create ``dest_dir`` and its missing parents; the ones created, deepest first."""
+    missing: list[Path] = []
+    d = dest_dir
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    """Remove the folders of ``dirs`` (deepest first) that are empty; keep the rest."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return  # not empty (a .part to resume, another download): keep it and its parents
+
+
+def _fetch_locked(
+    source: DownloadSource,
+    dest_dir: Path,
+    part: PartFile,
+    *,
+    api_name: str,
+    session: requests.Session | None,
+    policy: RetryPolicy,
+    connections: int,
+    on_progress: ProgressFn | None,
+    cancel: threading.Event | None,
+    known_local_sha256: str | None,
+    min_parallel_size: int,
+    refresh_source: Callable[[], DownloadSource] | None,
+) -> FetchResult:
     with part.locked(cancel):
         if source.expected_sha256:
             present = _find_present(dest_dir, api_name, source.expected_sha256, known_local_sha256)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..layout import folder_key, target_dir
+from ..layout import layout_key
 from ..names import safe_filename
 from .choose import FilePreference, choose_file
 
@@ -228,8 +228,8 @@ def plan(
         warn=warn,
     )
     model_type = version.model_type or (model.type if model else None) or "Other"
-    key = folder_key(model_type, file.type)
-    folder = target_dir(layout, model_type, file.type)
+    key = layout_key(layout, model_type, file.type)  # a plain folder takes any type: other/
+    folder = layout.dir_for(key)
     filename = safe_filename(file.name, fallback=f"model-{version.id}.safetensors")
     path = folder / filename
     local_sha256, installed = _local_hash(path, file, settings)

@@ -116,8 +116,8 @@ def error_for(response: requests.Response, *, url: str, has_key: bool, provider:
         return AccessError(f"{host} refused the download (HTTP 403){said}.", **kw)
     if status == 404:
         return NotFoundError(f"{host} has no such file (HTTP 404){said}.", **kw)
-    if status == 410:
-        return DownloadsDisabledError(
+    if status == 410:  # archived: gone for good, so "not found" (exit 3), not "no access"
+        return NotFoundError(
             f"This file is archived on {host} and can no longer be downloaded{said}.", **kw
         )
     return ServerError(f"{host} answered HTTP {status}{said}; try again later.", **kw)

@@ -104,7 +104,6 @@ def run_plan(
     from .fetch import fetch
 
     source = the_plan.source_factory()
-    the_plan.target_dir.mkdir(parents=True, exist_ok=True)
     fetched = fetch(
         source,
         the_plan.target_dir,

@@ -15,8 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from .errors import BadInputError
-from .layout import HostLayout, dedup
+from ..errors import BadInputError
+from .base import HostLayout, absolute, dedup
 
 __all__ = ["COMFY_CONFIG_NAMES", "comfyui_default_folders", "comfyui_layout", "load_extra_config"]
 
@@ -140,7 +140,7 @@ def comfyui_layout(base_dir: Path, *, extra_configs: list[Path] | None = None) -
     Without ``extra_configs`` the ``extra_model_paths.yaml`` and ``extra_paths.yaml``
     found in ``base_dir`` are used. A broken yaml raises :class:`BadInputError`.
     """
-    base = Path(base_dir).expanduser()
+    base = absolute(base_dir)
     folders = comfyui_default_folders(base / "models")
     if extra_configs is None:
         extra_configs = [base / n for n in COMFY_CONFIG_NAMES if (base / n).is_file()]

@@ -1,13 +1,13 @@
-"""Where model files go: folder keys, host layouts and the type → folder mapping.
+"""The base of layouts: folder keys, :class:`HostLayout` and the type → folder mapping.
 
 A :class:`HostLayout` maps *folder keys* (ComfyUI's names: ``checkpoints``, ``loras``, ...)
-to the directories a host reads, write target first. Civitai and Novita types map to a
-key with :func:`folder_key` (pure); a type without a home raises
+to the absolute directories a host reads, write target first. Civitai and Novita types
+map to a key with :func:`folder_key` (pure); a type without a home raises
 :class:`UnsupportedTypeError`. A model type can only ever select one of the layout's
 folders, never build a path, so a hostile type string cannot escape them.
 
-Host detection, SD.Next's ``config.json`` and ComfyUI's ``extra_model_paths.yaml`` live
-in :mod:`.layout_detect` and :mod:`.layout_comfy`.
+This module imports no other layout module: ComfyUI's folders are in :mod:`.comfy`,
+host detection and :func:`~.detect.resolve_layout` in :mod:`.detect`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BadInputError, UnsupportedTypeError
+from ..errors import BadInputError, UnsupportedTypeError
 
 __all__ = [
     "FOLDER_KEYS",
@@ -27,12 +27,12 @@ __all__ = [
     "LAYOUT_KINDS",
     "HostLayout",
     "a1111_layout",
-    "comfyui_layout",
-    "detect_layout",
+    "absolute",
+    "as_dirs",
+    "dedup",
     "folder_key",
-    "layout_for_models_dir",
     "layout_key",
-    "resolve_layout",
+    "refusal",
     "target_dir",
 ]
 
@@ -88,7 +88,7 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def _shown(text: object) -> str:
+def shown(text: object) -> str:
     """A type string safe to put in a message: printable, short, quoted."""
     clean = "".join(ch if ch.isprintable() else "?" for ch in str(text))
     if len(clean) > 40:
@@ -96,11 +96,31 @@ def _shown(text: object) -> str:
     return repr(clean)
 
 
-def _refuse(what: str, where: str = "") -> UnsupportedTypeError:
+def refusal(what: str, where: str = "") -> UnsupportedTypeError:
+    """The one sentence for a type with no folder (``where``: " in this ComfyUI layout")."""
     return UnsupportedTypeError(
-        f"{what} has no model folder Model Shelf knows{where}; download it with "
-        "--models-dir DIR (it goes to DIR/other), then move it where your tool reads it."
+        f"{what} has no model folder{where or ' Model Shelf knows'}, so Model Shelf will not "
+        "guess one; to keep it anyway, download it into a plain folder (--models-dir DIR "
+        "puts it in DIR/other) and move it where your tool reads it."
     )
+
+
+def absolute(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` expanded, made absolute against the working folder, normalised."""
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def _homeless(model_type: str, file_type: str | None) -> tuple[str | None, str]:
+    """``(folder key or None, what to call the file in a refusal)``."""
+    if file_type:
+        ft = _norm(str(file_type))
+        if ft in _KEY_BY_FILE_TYPE:
+            return _KEY_BY_FILE_TYPE[ft], f"A {shown(file_type)} file"
+        if ft in _NOT_MODEL_FILE_TYPES:
+            return None, f"A {_NOT_MODEL_FILE_TYPES[ft]} file (not a model)"
+    if not isinstance(model_type, str) or not model_type.strip():
+        return None, "A model without a type"
+    return _KEY_BY_MODEL_TYPE.get(_norm(model_type)), f"Model type {shown(model_type)}"
 
 
 def folder_key(model_type: str, file_type: str | None = None) -> str:
@@ -109,17 +129,9 @@ def folder_key(model_type: str, file_type: str | None = None) -> str:
     File types Negative (→ embeddings), VAE, Text Encoder, UNet and Diffusion Model decide
     on their own; otherwise the model type does. Raises :class:`UnsupportedTypeError`.
     """
-    if file_type:
-        ft = _norm(str(file_type))
-        if ft in _KEY_BY_FILE_TYPE:
-            return _KEY_BY_FILE_TYPE[ft]
-        if ft in _NOT_MODEL_FILE_TYPES:
-            raise _refuse(f"A {_NOT_MODEL_FILE_TYPES[ft]} file (not a model)")
-    if not isinstance(model_type, str) or not model_type.strip():
-        raise _refuse("A model without a type")
-    key = _KEY_BY_MODEL_TYPE.get(_norm(model_type))
+    key, what = _homeless(model_type, file_type)
     if key is None:
-        raise _refuse(f"Model type {_shown(model_type)}")
+        raise refusal(what)
     return key
 
 
@@ -131,12 +143,23 @@ class HostLayout:
     root: Path | None
     folders: dict[str, list[Path]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Absolute from the start: a relative folder would mean another place after a chdir,
+        # and would never match the absolute paths the library records.
+        if self.root is not None:
+            self.root = absolute(self.root)
+        self.folders = {key: [absolute(d) for d in dirs] for key, dirs in self.folders.items()}
+
+    def set_folders(self, key: str, dirs: Iterable[str | os.PathLike]) -> None:
+        """Replace the folders of ``key`` (made absolute like the others)."""
+        self.folders[key] = [absolute(d) for d in dirs]
+
     def dir_for(self, key: str) -> Path:
         """The write target for ``key``; :class:`UnsupportedTypeError` when there is none."""
         dirs = self.folders.get(key)
         if not dirs:
             host = HOST_NAMES.get(self.kind, self.kind)
-            raise _refuse(f"The {_shown(key)} folder kind", f" in this {host} layout")
+            raise refusal(f"The {shown(key)} folder kind", f" in this {host} layout")
         return dirs[0]
 
     def scan_dirs(self) -> list[tuple[str, Path]]:
@@ -154,20 +177,12 @@ class HostLayout:
 
 def layout_key(layout: HostLayout, model_type: str, file_type: str | None = None) -> str:
     """The folder key a file of this type uses in ``layout`` (``other`` in a plain dir)."""
-    try:
-        key = folder_key(model_type, file_type)
-    except UnsupportedTypeError:
-        if layout.folders.get(OTHER_KEY):  # a plain --models-dir folder takes anything
-            return OTHER_KEY
-        raise
-    if layout.folders.get(key):
+    key, what = _homeless(model_type, file_type)
+    if key is not None and layout.folders.get(key):
         return key
-    if layout.folders.get(OTHER_KEY):
+    if layout.folders.get(OTHER_KEY):  # a plain --models-dir folder takes anything
         return OTHER_KEY
-    host = HOST_NAMES.get(layout.kind, layout.kind)
-    by_file = key == _KEY_BY_FILE_TYPE.get(_norm(file_type or ""))
-    what = f"A {_shown(file_type)} file" if by_file else f"Model type {_shown(model_type)}"
-    raise _refuse(what, f" in this {host} layout")
+    raise refusal(what, f" in this {HOST_NAMES.get(layout.kind, layout.kind)} layout")
 
 
 def target_dir(layout: HostLayout, model_type: str, file_type: str | None = None) -> Path:
@@ -230,9 +245,9 @@ def a1111_layout(
     """
     if kind not in ("a1111", "forge", "sdnext"):
         raise BadInputError(
-            f"Unknown A1111-family layout {_shown(kind)}; use a1111, forge or sdnext."
+            f"Unknown A1111-family layout {shown(kind)}; use a1111, forge or sdnext."
         )
-    data = Path(data_dir).expanduser()
+    data = absolute(data_dir)
     models = (as_dirs(models_dir, Path(root) if root is not None else data) or [data / "models"])[0]
 
     base = Path(root) if root is not None else data  # A1111 resolves flags from its folder
@@ -266,69 +281,3 @@ def a1111_layout(
         elif text_encoder_dir:
             folders["text_encoders"] = pick(text_encoder_dir)
     return HostLayout(kind=kind, root=root, folders=folders)
-
-
-def layout_for_models_dir(models_dir: Path, kind: str = "comfyui") -> HostLayout:
-    """A plain models folder (``--models-dir``) laid out like ``kind``.
-
-    ``comfyui``: ``DIR/<key>`` (``DIR/checkpoints``, ``DIR/loras``, ...).
-    ``a1111``/``forge``/``sdnext``: ``DIR/Stable-diffusion``, ``DIR/Lora``, ... and
-    embeddings in ``DIR/embeddings`` (there is no data dir above a plain models folder).
-    Types no host has a folder for (Poses, Wildcards, MotionModule on A1111...) go to
-    ``DIR/other``.
-    """
-    models = Path(models_dir).expanduser()
-    if models.exists() and not models.is_dir():
-        raise BadInputError(f"{models} is a file, not a folder; pass a folder to --models-dir.")
-    if kind == "comfyui":
-        from .layout_comfy import comfyui_default_folders
-
-        folders = comfyui_default_folders(models)
-        folders[OTHER_KEY] = [models / OTHER_KEY]
-        return HostLayout(kind="comfyui", root=None, folders=folders)
-    if kind in ("a1111", "forge", "sdnext"):
-        layout = a1111_layout(
-            models, kind=kind, models_dir=models, embeddings_dir=models / "embeddings"
-        )
-        layout.root = None
-        layout.folders[OTHER_KEY] = [models / OTHER_KEY]
-        return layout
-    raise BadInputError(f"Unknown layout {_shown(kind)}; use one of {', '.join(LAYOUT_KINDS)}.")
-
-
-def comfyui_layout(base_dir: Path, *, extra_configs: list[Path] | None = None) -> HostLayout:
-    """A ComfyUI install at ``base_dir`` with its ``extra_model_paths.yaml`` applied."""
-    from .layout_comfy import comfyui_layout as build
-
-    return build(base_dir, extra_configs=extra_configs)
-
-
-def detect_layout(host_dir: Path) -> HostLayout:
-    """Recognise the host installed in ``host_dir`` and read its path settings."""
-    from .layout_detect import detect_layout as detect
-
-    return detect(host_dir)
-
-
-def resolve_layout(
-    models_dir: Path | str | None = None,
-    host_dir: Path | str | None = None,
-    layout: str | None = None,
-) -> HostLayout:
-    """The layout for ``--models-dir DIR | --host-dir DIR [--layout L]``."""
-    if layout is not None and layout not in LAYOUT_KINDS:
-        raise BadInputError(
-            f"Unknown layout {_shown(layout)}; use one of {', '.join(LAYOUT_KINDS)}."
-        )
-    if models_dir and host_dir:
-        raise BadInputError("Pass either --models-dir or --host-dir, not both.")
-    if models_dir:
-        return layout_for_models_dir(Path(models_dir), layout or "comfyui")
-    if host_dir:
-        from .layout_detect import host_layout
-
-        return host_layout(Path(host_dir), layout)
-    raise BadInputError(
-        "Say which models folder to use: pass --models-dir DIR (a plain folder) or --host-dir DIR "
-        "(your A1111, Forge, SD.Next or ComfyUI folder)."
-    )

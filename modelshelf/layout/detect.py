@@ -1,4 +1,6 @@
-"""Recognise a host folder (``--host-dir``) and read where it keeps models.
+"""Which layout to use: :func:`resolve_layout` for ``--models-dir`` / ``--host-dir``.
+
+Recognising a host folder (``--host-dir``) and reading where it keeps models:
 
 - ComfyUI: ``folder_paths.py``, or ``main.py`` with ``comfy/``, or ``custom_nodes/``
   (also the ``ComfyUI/`` folder inside a Windows portable install).
@@ -18,11 +20,29 @@ import re
 import shlex
 from pathlib import Path
 
-from .errors import BadInputError
-from .layout import HostLayout, a1111_layout, as_dirs, dedup
-from .layout_comfy import comfyui_layout
+from ..errors import BadInputError
+from .base import (
+    HOST_NAMES,
+    LAYOUT_KINDS,
+    OTHER_KEY,
+    HostLayout,
+    a1111_layout,
+    absolute,
+    as_dirs,
+    dedup,
+    shown,
+)
+from .comfy import comfyui_default_folders, comfyui_layout
 
-__all__ = ["detect_kind", "detect_layout", "host_layout", "read_webui_user_args"]
+__all__ = [
+    "HOST_MARKERS",
+    "detect_kind",
+    "detect_layout",
+    "host_layout",
+    "layout_for_models_dir",
+    "read_webui_user_args",
+    "resolve_layout",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +71,15 @@ _A1111_FLAGS = {
     "controlnet_dir": ("--controlnet-dir",),
     "esrgan_dir": ("--esrgan-models-path",),
     "text_encoder_dir": ("--text-encoder-dir", "--text-encoder-dirs"),
+}
+
+
+# What detection looks for, per host (in the order it is tried); said when nothing matched.
+HOST_MARKERS = {
+    "comfyui": "folder_paths.py, main.py with comfy/, or custom_nodes/",
+    "forge": "modules_forge/",
+    "sdnext": "installer.py with modules/",
+    "a1111": "webui.py or launch.py with modules/",
 }
 
 
@@ -83,19 +112,25 @@ def detect_layout(host_dir: Path) -> HostLayout:
     return host_layout(Path(host_dir), None)
 
 
+def _not_a_host(d: Path) -> BadInputError:
+    looked = "; ".join(f"{HOST_NAMES[k]}: {m}" for k, m in HOST_MARKERS.items())
+    return BadInputError(
+        f"{d} is not a host folder Model Shelf recognises (it looked for {looked}); if it is "
+        f"one, say which with --layout {'|'.join(LAYOUT_KINDS)}, or pass a plain models folder "
+        "with --models-dir."
+    )
+
+
 def host_layout(host_dir: Path, kind: str | None = None) -> HostLayout:
     """The layout of ``host_dir``; ``kind`` forces the host kind instead of detecting it."""
-    d = Path(host_dir).expanduser()
+    d = absolute(host_dir)
     if not d.is_dir():
         raise BadInputError(f"{d} is not a folder; pass your host's folder to --host-dir.")
     root = d
     if kind is None:
         found = detect_kind(d)
         if found is None:
-            raise BadInputError(
-                f"{d} is not a recognised A1111, Forge, SD.Next or ComfyUI folder; "
-                "pass that folder, or a plain models folder with --models-dir."
-            )
+            raise _not_a_host(d)
         kind, root = found
     root = root.resolve()
     if kind == "comfyui":
@@ -165,7 +200,7 @@ def _a1111_family_layout(root: Path, kind: str) -> HostLayout:
     layout = a1111_layout(data_dir, kind=kind, root=root, **kwargs)
     motion = root / "extensions" / "sd-webui-animatediff" / "model"
     if motion.parent.is_dir():
-        layout.folders["animatediff_models"] = [motion]
+        layout.set_folders("animatediff_models", [motion])
     return layout
 
 
@@ -187,5 +222,65 @@ def _sdnext_layout(root: Path) -> HostLayout:
         if isinstance(value, str) and value.strip():
             configured.setdefault(key, []).extend(as_dirs(value, root))
     for key, dirs in configured.items():
-        layout.folders[key] = dedup([*dirs, *layout.folders.get(key, [])])
+        layout.set_folders(key, dedup([*dirs, *layout.folders.get(key, [])]))
     return layout
+
+
+def layout_for_models_dir(models_dir: str | Path, kind: str = "comfyui") -> HostLayout:
+    """A plain models folder (``--models-dir``) laid out like ``kind``.
+
+    ``comfyui``: ``DIR/<key>`` (``DIR/checkpoints``, ``DIR/loras``, ...).
+    ``a1111``/``forge``/``sdnext``: ``DIR/Stable-diffusion``, ``DIR/Lora``, ... and
+    embeddings in ``DIR/embeddings`` (there is no data dir above a plain models folder).
+    Types no host has a folder for (Poses, Wildcards, MotionModule on A1111...) go to
+    ``DIR/other``. A relative ``DIR`` is taken from the working folder.
+    """
+    models = absolute(models_dir)
+    if models.exists() and not models.is_dir():
+        raise BadInputError(f"{models} is a file, not a folder; pass a folder to --models-dir.")
+    if kind == "comfyui":
+        folders = comfyui_default_folders(models)
+        folders[OTHER_KEY] = [models / OTHER_KEY]
+        return HostLayout(kind="comfyui", root=None, folders=folders)
+    if kind in ("a1111", "forge", "sdnext"):
+        layout = a1111_layout(
+            models, kind=kind, models_dir=models, embeddings_dir=models / "embeddings"
+        )
+        layout.root = None
+        layout.set_folders(OTHER_KEY, [models / OTHER_KEY])
+        return layout
+    raise BadInputError(f"Unknown layout {shown(kind)}; use one of {', '.join(LAYOUT_KINDS)}.")
+
+
+def resolve_layout(
+    models_dir: Path | str | None = None,
+    host_dir: Path | str | None = None,
+    layout: str | None = None,
+    *,
+    must_exist: bool = False,
+) -> HostLayout:
+    """The layout for ``--models-dir DIR | --host-dir DIR [--layout L]``; paths absolute.
+
+    ``must_exist``: a ``--models-dir`` that is not there is a :class:`BadInputError`
+    (reading commands: scan, updates); a download creates it.
+    """
+    if layout is not None and layout not in LAYOUT_KINDS:
+        raise BadInputError(
+            f"Unknown layout {shown(layout)}; use one of {', '.join(LAYOUT_KINDS)}."
+        )
+    if models_dir and host_dir:
+        raise BadInputError("Pass either --models-dir or --host-dir, not both.")
+    if models_dir:
+        if must_exist and not absolute(models_dir).is_dir():
+            raise BadInputError(
+                f"{absolute(models_dir)} does not exist; pass the folder that holds your models "
+                "to --models-dir."
+            )
+        return layout_for_models_dir(models_dir, layout or "comfyui")
+    if host_dir:
+        return host_layout(Path(host_dir), layout)
+    raise BadInputError(
+        "Say which models folder to use: pass --models-dir DIR (a plain folder) or --host-dir DIR "
+        "(your A1111, Forge, SD.Next or ComfyUI folder), or set one once with "
+        "`modelshelf config set models_dir DIR`."
+    )
