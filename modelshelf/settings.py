@@ -1,18 +1,30 @@
 """Settings: environment variables, the settings file, and their precedence.
 
 Order (first wins): explicit overrides (a command-line flag, a host UI setting passed by
-its adapter) > environment > the settings file ``<home>/settings.json`` (mode 0600).
-The API keys live only in that file; :meth:`Settings.__repr__` never shows them.
+its adapter) > environment > the settings file ``<home>/settings.json`` (mode 0600) >
+the defaults. The keys, their types and limits are the table in :mod:`.settings_keys`;
+every value is checked. The API keys live only in that file; :meth:`Settings.__repr__`
+never shows them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from .errors import BadInputError
+from .settings_keys import (
+    DEFAULT_CIVITAI_URL,
+    DEFAULT_NOVITA_URL,
+    KEYS,
+    KEYS_BY_NAME,
+    parse_value,
+)
 
 __all__ = [
     "DEFAULT_CIVITAI_URL",
@@ -20,11 +32,13 @@ __all__ = [
     "Settings",
     "default_home",
     "load_settings",
+    "read_settings_file",
     "save_settings_file",
+    "settings_sources",
 ]
 
-DEFAULT_CIVITAI_URL = "https://civitai.com"
-DEFAULT_NOVITA_URL = "https://api.novita.ai"
+log = logging.getLogger(__name__)
+
 SETTINGS_FILE = "settings.json"
 
 
@@ -57,6 +71,9 @@ class Settings:
     max_retries: int = 4
     max_retry_wait: float = 60.0
     timeout: float = 30.0
+    models_dir: Path | None = None
+    host_dir: Path | None = None
+    layout: str | None = None
 
     @property
     def cache_path(self) -> Path:
@@ -75,75 +92,107 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_ENV = {
-    "civitai_url": ("MODELSHELF_CIVITAI_URL",),
-    "novita_url": ("MODELSHELF_NOVITA_URL",),
-    "civitai_token": ("CIVITAI_API_TOKEN", "CIVITAI_TOKEN"),
-    "novita_key": ("NOVITA_API_KEY",),
-    "max_retry_wait": ("MODELSHELF_MAX_RETRY_WAIT",),
-    "connections": ("MODELSHELF_CONNECTIONS",),
-}
+def _where_in_file(path: Path, name: str) -> str:
+    return f"Setting {name!r} in {path}"
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    if isinstance(value, str):
-        if "float" in str(kind):
-            return float(value)
-        if "int" in str(kind) and "str" not in str(kind):
-            return int(value)
-        if "bool" in str(kind):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-    return value
+def read_settings_file(home: Path) -> dict[str, Any]:
+    """The raw contents of ``<home>/settings.json`` ({} when there is none).
 
-
-def _read_file(home: Path) -> dict[str, Any]:
+    A file that is not JSON, or not one JSON object, is a :class:`BadInputError` naming it.
+    """
+    path = home / SETTINGS_FILE
     try:
-        data = json.loads((home / SETTINGS_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(
+            f"Could not read the settings file {path} ({type(exc).__name__}); fix or remove it."
+        ) from None
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise BadInputError(
+            f"The settings file {path} is not valid JSON (line {exc.lineno}, column "
+            f"{exc.colno}); fix it or remove it."
+        ) from None
+    if not isinstance(data, dict):
+        raise BadInputError(
+            f"The settings file {path} should hold one JSON object of settings; fix or remove it."
+        )
+    return data
 
 
-def load_settings(
+def settings_sources(
     overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
-    """Build :class:`Settings` from the file, then the environment, then ``overrides``."""
+) -> tuple[Path, dict[str, tuple[Any, str]]]:
+    """``(home, {key: (value, source)})``: each key's checked value and where it came from.
+
+    Sources: ``default``, ``file``, the environment variable's name, ``override``. Every
+    value is checked (:func:`~.settings_keys.parse_value`); the first bad one raises.
+    """
     env = os.environ if env is None else env
     home = Path(env["MODELSHELF_HOME"]).expanduser() if env.get("MODELSHELF_HOME") else None
     if overrides and overrides.get("home"):
         home = Path(overrides["home"])
     home = home or default_home()
-    known = {f.name for f in fields(Settings)} - {"home"}
-    values: dict[str, Any] = {}
-    for key, value in _read_file(home).items():
-        if key in known and value is not None:
-            values[key] = value
-    for key, names in _ENV.items():
-        for name in names:
-            if env.get(name):
-                values[key] = env[name]
+    path = home / SETTINGS_FILE
+    values: dict[str, tuple[Any, str]] = {k.name: (k.default, "default") for k in KEYS}
+    for name, raw in read_settings_file(home).items():
+        key = KEYS_BY_NAME.get(name)
+        if key is None:
+            log.warning("ignoring unknown setting %r in %s", name, path)
+            continue
+        fix = f"; fix the file or run `modelshelf config set {name} VALUE`"
+        values[name] = (parse_value(key, raw, _where_in_file(path, name), fix), "file")
+    for key in KEYS:
+        for var in key.env:
+            if env.get(var):
+                fix = "; fix or unset that environment variable"
+                values[key.name] = (parse_value(key, env[var], var, fix), var)
                 break
-    for key, value in (overrides or {}).items():
-        if key in known and value is not None:
-            values[key] = value
-    values = {k: _coerce(k, v) for k, v in values.items()}
-    for key in ("civitai_url", "novita_url"):
-        if key in values:
-            values[key] = str(values[key]).rstrip("/")
-    return Settings(home=home, **values)
+    for name, raw in (overrides or {}).items():
+        key = KEYS_BY_NAME.get(name)
+        if key is not None and raw is not None:
+            values[name] = (parse_value(key, raw, f"Setting {name!r}"), "override")
+    return home, values
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build :class:`Settings` from the file, then the environment, then ``overrides``.
+
+    A bad value anywhere is a :class:`BadInputError` naming the file and key, or the
+    environment variable.
+    """
+    home, values = settings_sources(overrides, env)
+    return Settings(home=home, **{name: value for name, (value, _) in values.items()})
 
 
 def save_settings_file(home: Path, updates: Mapping[str, Any]) -> Path:
-    """Merge ``updates`` into ``<home>/settings.json``, written with mode 0600."""
-    home.mkdir(parents=True, exist_ok=True)
-    data = _read_file(home)
-    data.update({k: v for k, v in updates.items() if k != "home"})
+    """Merge ``updates`` into ``<home>/settings.json`` (mode 0600); a None value removes a key.
+
+    Known keys are checked first; an unreadable existing file is never overwritten.
+    """
     path = home / SETTINGS_FILE
+    data = read_settings_file(home)
+    for name, raw in updates.items():
+        if name == "home":
+            continue
+        if raw is None:
+            data.pop(name, None)
+            continue
+        key = KEYS_BY_NAME.get(name)
+        value = parse_value(key, raw, f"Setting {name!r}") if key else raw
+        data[name] = str(value) if isinstance(value, Path) else value
+    home.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
+        fh.write("\n")
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return path

@@ -108,11 +108,7 @@ class Shelf:
             if self._layout is None:
                 from .layout import resolve_layout
 
-                self._layout = resolve_layout(
-                    models_dir=getattr(self.settings, "models_dir", None),
-                    host_dir=getattr(self.settings, "host_dir", None),
-                    layout=getattr(self.settings, "layout", None),
-                )
+                self._layout = resolve_layout(settings=self.settings)
             return self._layout
 
     def provider(self, name: str, *, fresh: bool = False) -> Provider:

@@ -481,12 +481,6 @@ def test_a_host_layout_made_by_hand_holds_absolute_paths(tmp_path, monkeypatch):
     assert layout.dir_for("loras") == tmp_path / "host/models/loras"
 
 
-def test_reading_commands_need_an_existing_models_dir(tmp_path):
-    with pytest.raises(BadInputError, match="does not exist"):
-        resolve_layout(models_dir=tmp_path / "missing", must_exist=True)
-    assert resolve_layout(models_dir=tmp_path / "missing").dir_for("loras").parent.name == "missing"
-
-
 def _imported_modules(path: Path, package: str) -> set[str]:
     """Every module ``path`` imports (at any depth of the file), as absolute names."""
     import ast

@@ -14,7 +14,7 @@ import sys
 
 __all__ = ["MODULES", "build_parser", "main"]
 
-MODULES = ("search", "show", "download", "library", "resolve")
+MODULES = ("search", "show", "download", "library", "resolve", "config")
 
 
 def build_parser():

@@ -26,7 +26,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,15 +77,31 @@ class ArgumentParser(argparse.ArgumentParser):
 
 @dataclass
 class Context:
-    """What a command needs besides its own arguments; ``shelf`` is the core's API."""
+    """What a command needs besides its own arguments; ``shelf`` is the core's API.
 
-    settings: Settings
+    ``settings`` is read (and checked) when a command first asks for it, so that
+    ``modelshelf config`` can repair a settings file that every other command refuses.
+    """
+
+    overrides: dict[str, Any] = field(default_factory=dict)
     json: bool = False
     debug: bool = False
-    use_cache: bool = True
     verbose: bool = False
     layout: HostLayout | None = None
-    _shelf: Shelf | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+    _shelf: Shelf | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from ..settings import load_settings
+
+            self._settings = load_settings(self.overrides)
+        return self._settings
+
+    @property
+    def use_cache(self) -> bool:
+        return self.settings.use_cache
 
     @property
     def shelf(self) -> Shelf:
@@ -138,16 +154,20 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def add_location_args(parser: argparse.ArgumentParser) -> None:
-    """``--models-dir DIR | --host-dir DIR`` and ``--layout``."""
+    """``--models-dir DIR | --host-dir DIR`` and ``--layout`` (default: the settings')."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--models-dir", type=Path, metavar="DIR", help="a plain models folder (see --layout)"
+        "--models-dir",
+        type=Path,
+        metavar="DIR",
+        help="a plain models folder (see --layout); default: the models_dir setting",
     )
     where.add_argument(
         "--host-dir",
         type=Path,
         metavar="DIR",
-        help="an A1111/Forge/SD.Next or ComfyUI install; its layout is detected",
+        help="an A1111/Forge/SD.Next or ComfyUI install; its layout is detected "
+        "(default: the host_dir setting)",
     )
     parser.add_argument(
         "--layout",
@@ -158,11 +178,7 @@ def add_location_args(parser: argparse.ArgumentParser) -> None:
 
 def context_from_args(args: argparse.Namespace) -> Context:
     """The :class:`Context` for parsed arguments (settings from file, env and flags)."""
-    from ..settings import load_settings
-
     no_cache = bool(getattr(args, "no_cache", False))
-    overrides: dict[str, Any] = {"use_cache": False} if no_cache else {}
-    settings = load_settings(overrides)
     layout = None
     if getattr(args, "models_dir", None) or getattr(args, "host_dir", None):
         from ..layout import resolve_layout
@@ -171,10 +187,9 @@ def context_from_args(args: argparse.Namespace) -> Context:
             models_dir=args.models_dir, host_dir=args.host_dir, layout=getattr(args, "layout", None)
         )
     return Context(
-        settings=settings,
+        overrides={"use_cache": False} if no_cache else {},
         json=bool(getattr(args, "json", False)),
         debug=bool(getattr(args, "debug", False)),
-        use_cache=settings.use_cache,
         verbose=bool(getattr(args, "verbose", False)),
         layout=layout,
     )

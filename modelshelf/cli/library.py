@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import add_json_arg, add_location_args, error_exit, print_json
+from .render import plural
 
 __all__ = ["register"]
 
@@ -164,12 +165,16 @@ def _print_scan(ctx, report) -> None:
     console = ctx.console()
     items, identified = report.items, report.identify
     console.print(
-        f"{report.scanned} model files: {report.hashed} hashed now, "
+        f"{plural(report.scanned, 'model file')}: {report.hashed} hashed now, "
         f"{report.scanned - report.hashed} already known; {report.identified} identified, "
         f"{report.unknown} unknown."
     )
     if report.removed:
-        console.print(f"{report.removed} files gone since the last scan were forgotten.")
+        gone = report.removed
+        console.print(
+            f"{plural(gone, 'file')} gone since the last scan {'was' if gone == 1 else 'were'} "
+            "forgotten."
+        )
     if identified is not None:
         console.print(
             f"Identified now: {identified.by_sha256} by SHA256, {identified.by_autov3} by "
@@ -230,11 +235,14 @@ def run_updates(args: argparse.Namespace, ctx: Any) -> int:
         )
         return 0
     console = ctx.console()
-    if not report.identified:
-        console.print("No identified models in the library yet; run `modelshelf scan` first.")
+    n = report.identified
+    if not n:
+        where = " in that folder" if ctx.layout is not None else " in the library"
+        console.print(f"No identified models{where} yet; run `modelshelf scan` first.")
     elif not updates:
         console.print(
-            f"All {report.identified} identified model files are at their newest version."
+            f"All {plural(n, 'identified model file')} "
+            f"{'is' if n == 1 else 'are'} at {'its' if n == 1 else 'their'} newest version."
         )
         return 0
     for u in updates:

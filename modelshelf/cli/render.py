@@ -27,6 +27,7 @@ __all__ = [
     "image_to_json",
     "model_to_json",
     "page_to_json",
+    "plural",
     "print_model_detail",
     "print_search_table",
     "version_to_json",
@@ -93,6 +94,11 @@ def page_to_json(page: Page, provider: str) -> dict[str, Any]:
 
 
 # -- people -------------------------------------------------------------------------------
+def plural(n: int, noun: str) -> str:
+    """``1 model file``, ``2 model files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _count(value: int | None) -> str:
     if value is None:
         return "-"
@@ -215,3 +221,8 @@ def print_model_detail(
             for image in version.images:
                 level = f" (nsfw level {image.nsfw_level})" if image.nsfw_level else ""
                 console.print(f"    {image.url}{level}")
+
+
+def add_wrapped_column(table: Any, header: str, **kw: Any) -> None:
+    """A column that wraps on spaces and ends a word too long for it with "…" (never folds)."""
+    table.add_column(header, overflow="ellipsis", **kw)

@@ -19,6 +19,7 @@ import logging
 import re
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import BadInputError
 from .base import (
@@ -33,6 +34,9 @@ from .base import (
     shown,
 )
 from .comfy import comfyui_default_folders, comfyui_layout
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 __all__ = [
     "HOST_MARKERS",
@@ -257,13 +261,21 @@ def resolve_layout(
     host_dir: Path | str | None = None,
     layout: str | None = None,
     *,
-    must_exist: bool = False,
+    settings: Settings | None = None,
 ) -> HostLayout:
     """The layout for ``--models-dir DIR | --host-dir DIR [--layout L]``; paths absolute.
 
-    ``must_exist``: a ``--models-dir`` that is not there is a :class:`BadInputError`
-    (reading commands: scan, updates); a download creates it.
+    Without either folder, ``settings``' ``models_dir`` or ``host_dir`` (with its
+    ``layout``) is used. A models folder need not exist yet (a download creates it).
     """
+    if not models_dir and not host_dir and settings is not None:
+        if settings.models_dir and settings.host_dir:
+            raise BadInputError(
+                f"The settings file {settings.settings_path} sets both models_dir and host_dir; "
+                "remove one with `modelshelf config unset KEY`, or pass --models-dir or --host-dir."
+            )
+        models_dir, host_dir = settings.models_dir, settings.host_dir
+        layout = layout or settings.layout
     if layout is not None and layout not in LAYOUT_KINDS:
         raise BadInputError(
             f"Unknown layout {shown(layout)}; use one of {', '.join(LAYOUT_KINDS)}."
@@ -271,11 +283,6 @@ def resolve_layout(
     if models_dir and host_dir:
         raise BadInputError("Pass either --models-dir or --host-dir, not both.")
     if models_dir:
-        if must_exist and not absolute(models_dir).is_dir():
-            raise BadInputError(
-                f"{absolute(models_dir)} does not exist; pass the folder that holds your models "
-                "to --models-dir."
-            )
         return layout_for_models_dir(models_dir, layout or "comfyui")
     if host_dir:
         return host_layout(Path(host_dir), layout)
