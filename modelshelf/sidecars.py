@@ -45,6 +45,7 @@ __all__ = [
     "civitai_info",
     "existing_preview",
     "http_image_fetcher",
+    "image_allowed",
     "image_extension",
     "merge_user_metadata",
     "pick_preview",
@@ -66,7 +67,8 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 # ---------------------------------------------------------------- preview choice
 
 
-def _allowed(image: Image, nsfw: bool) -> bool:
+def image_allowed(image: Image, nsfw: bool) -> bool:
+    """Whether ``image`` may be shown or saved: any with ``nsfw``, else only PG ones."""
     if nsfw:
         return True
     if image.nsfw_level is not None:
@@ -77,7 +79,7 @@ def _allowed(image: Image, nsfw: bool) -> bool:
 
 def pick_preview(version: ModelVersion, *, nsfw: bool) -> Image | None:
     """The first image the NSFW setting allows; a video only when no image is allowed."""
-    allowed = [img for img in version.images if img.url and _allowed(img, nsfw)]
+    allowed = [img for img in version.images if img.url and image_allowed(img, nsfw)]
     for img in allowed:
         if (img.type or "image") == "image":
             return img

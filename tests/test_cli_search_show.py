@@ -18,6 +18,7 @@ VERSION_KEYS = {"id", "name", "base_model", "trained_words", "files", "images"}
 FILE_KEYS = {
     "id",
     "name",
+    "type",
     "size_kb",
     "sha256",
     "primary",
@@ -191,7 +192,6 @@ def test_show_novita_model(fake_novita):
         ("search", "--limit", "abc"),
         ("search", "--provider", "nowhere"),
         ("frobnicate",),
-        (),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(args, fake_civitai):

@@ -119,7 +119,7 @@ def test_corrupt_bytes_raise_integrity_and_leave_nothing(wired, fake_storage, tm
         ({"require_auth": True}, NeedsApiKeyError, "API key"),
         ({"disabled": True}, DownloadsDisabledError, "disabled downloads"),
         ({"early_access_deadline": "2099-01-02T00:00:00Z"}, EarlyAccessError, "2099-01-02"),
-        ({"archived": True}, DownloadsDisabledError, "archived"),
+        ({"archived": True}, NotFoundError, "archived"),  # gone for good: exit 3
         ({"no_grant": True}, AccessError, "do not have access"),
     ],
 )
@@ -131,7 +131,7 @@ def test_endpoint_refusals(wired, fake_civitai, fake_storage, tmp_path, rules, e
     with pytest.raises(error) as info:
         fetch(source, tmp_path, policy=policy())
     assert words in str(info.value)
-    assert info.value.exit_code == 4
+    assert info.value.exit_code == (3 if error is NotFoundError else 4)
     if error is EarlyAccessError:
         assert info.value.deadline == "2099-01-02T00:00:00Z"
     assert fake_storage.gets() == []

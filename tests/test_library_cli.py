@@ -225,6 +225,7 @@ def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolate
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "run the same scan again to continue" in err  # says what running it again does
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         names = {Path(p).name for (p,) in conn.execute("SELECT path FROM files")}

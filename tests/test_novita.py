@@ -274,8 +274,10 @@ def test_non_json_200_is_a_server_error(novita):
 def test_bad_cursor_and_bad_root_are_refused(novita):
     with pytest.raises(BadInputError, match="c_"):
         provider_for(novita).search_page(SearchQuery(), "nope")
-    settings = load_settings({"novita_url": "ftp://x", "novita_key": "k"})
-    with pytest.raises(BadInputError):
+    with pytest.raises(BadInputError, match="novita_url"):  # refused when the settings load
+        load_settings({"novita_url": "ftp://x", "novita_key": "k"})
+    settings = load_settings({"novita_key": "k"}).with_(novita_url="ftp://x")
+    with pytest.raises(BadInputError):  # and by the provider, whatever built the settings
         NovitaProvider(settings)
 
 

@@ -135,13 +135,14 @@ def add_global_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_command_common_args(parser: argparse.ArgumentParser) -> None:
-    """``--no-cache`` and ``--debug`` after the command too (without resetting the global)."""
-    for flag, text in (
-        ("--no-cache", "ask the servers, ignore cached API answers"),
-        ("--debug", "show tracebacks and debug logs on stderr"),
+    """``--no-cache``, ``--debug`` and ``-v`` after the command too (the global stays)."""
+    for flags, text in (
+        (("--no-cache",), "ask the servers, ignore cached API answers"),
+        (("--debug",), "show tracebacks and debug logs on stderr"),
+        (("-v", "--verbose"), "log progress on stderr"),
     ):
         try:
-            parser.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=text)
+            parser.add_argument(*flags, action="store_true", default=argparse.SUPPRESS, help=text)
         except argparse.ArgumentError:
             pass  # the command defines it already
 
@@ -294,6 +295,11 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         except BrokenPipeError:
             _silence_stdout()
             return 1
+        except KeyboardInterrupt:
+            hint = getattr(args, "interrupted", None)  # what running it again does
+            if not hint:
+                raise
+            return error_exit(f"{hint}.", EXIT_INTERRUPTED)
         finally:
             ctx.close()
         return 0 if code is None else int(code)

@@ -17,6 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .common import add_json_arg, add_location_args, print_json
+from .render import human_size
 
 if TYPE_CHECKING:
     import argparse
@@ -77,18 +78,11 @@ def register(subparsers: Any) -> None:
         action="store_false",
         help="write no preview, .json or .civitai.info",
     )
-    parser.set_defaults(run=run)
-
-
-def _human_size(size: int | None) -> str:
-    if size is None:
-        return "unknown size"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    parser.set_defaults(
+        run=run,
+        interrupted="interrupted; run the same command again to resume the download "
+        "(the part already fetched is kept)",
+    )
 
 
 class _Bar:
@@ -176,7 +170,7 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     if getattr(args, "json", False) or getattr(ctx, "json", False):
         print_json(result.to_json())
         return 0
-    size = _human_size(result.size)
+    size = human_size(result.size)
     if result.dry_run:
         state = "already installed" if result.already_installed else "not installed"
         print(

@@ -36,7 +36,11 @@ def register(subparsers) -> None:
         help="also compute AutoV3 for safetensors outside LoRA/embedding folders (slower)",
     )
     scan.add_argument("--workers", type=int, metavar="N", help="files hashed at once (cores)")
-    scan.set_defaults(run=run_scan)
+    scan.set_defaults(
+        run=run_scan,
+        interrupted="interrupted; run the same scan again to continue (files already hashed "
+        "are not read again)",
+    )
 
     link = subparsers.add_parser(
         "link",

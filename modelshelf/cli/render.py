@@ -6,8 +6,8 @@ JSON (DESIGN.md "Command line")::
     show:   {"provider", "item": ITEM, "selected_version_id"}
     ITEM    {"id", "name", "type", "creator", "nsfw", "tags", "versions": [VERSION...]}
     VERSION {"id", "name", "base_model", "trained_words", "files": [FILE...], "images": [IMAGE...]}
-    FILE    {"id", "name", "size_kb", "sha256", "primary", "format", "fp", "size",
-             "pickle_scan", "virus_scan"}
+    FILE    {"id", "name", "type", "size_kb", "sha256", "primary", "format", "fp", "size",
+             "pickle_scan", "virus_scan"}     (type: Model, Pruned Model, VAE, Training Data...)
     IMAGE   {"url", "nsfw_level", "width", "height", "type"}
 
 ``creator`` is the creator's user name or null.
@@ -15,6 +15,7 @@ JSON (DESIGN.md "Command line")::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ __all__ = [
     "file_to_json",
     "image_to_json",
     "model_to_json",
+    "access_notes",
+    "add_wrapped_column",
+    "new_table",
+    "human_size",
     "page_to_json",
     "plural",
     "print_model_detail",
@@ -40,6 +45,7 @@ def file_to_json(file: ModelFile) -> dict[str, Any]:
     return {
         "id": file.id,
         "name": file.name,
+        "type": file.type,
         "size_kb": file.size_kb,
         "sha256": file.hashes.sha256,
         "primary": bool(file.primary),
@@ -61,18 +67,21 @@ def image_to_json(image: Image) -> dict[str, Any]:
     }
 
 
-def version_to_json(version: ModelVersion) -> dict[str, Any]:
+def version_to_json(version: ModelVersion, *, nsfw: bool = True) -> dict[str, Any]:
+    """A version; its images above PG only with ``nsfw``."""
+    from ..sidecars import image_allowed
+
     return {
         "id": version.id,
         "name": version.name,
         "base_model": version.base_model,
         "trained_words": list(version.trained_words),
         "files": [file_to_json(f) for f in version.files],
-        "images": [image_to_json(i) for i in version.images],
+        "images": [image_to_json(i) for i in version.images if image_allowed(i, nsfw)],
     }
 
 
-def model_to_json(model: Model) -> dict[str, Any]:
+def model_to_json(model: Model, *, nsfw: bool = True) -> dict[str, Any]:
     """A model with exactly the documented keys."""
     return {
         "id": model.id,
@@ -81,7 +90,7 @@ def model_to_json(model: Model) -> dict[str, Any]:
         "creator": model.creator.username if model.creator else None,
         "nsfw": bool(model.nsfw),
         "tags": list(model.tags),
-        "versions": [version_to_json(v) for v in model.versions],
+        "versions": [version_to_json(v, nsfw=nsfw) for v in model.versions],
     }
 
 
@@ -111,15 +120,18 @@ def _count(value: int | None) -> str:
     return str(value)
 
 
-def _size(size_kb: float | None) -> str:
-    if size_kb is None:
-        return "-"
-    size = size_kb * 1024
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
-        size /= 1024
-    return "-"
+def human_size(size: int | float | None) -> str:
+    """Bytes in binary units, as everywhere in Model Shelf: ``512 B``, ``2.0 GiB``."""
+    if size is None:
+        return "unknown size"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    else:
+        unit = "TiB"
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def _base_models(model: Model) -> str:
@@ -131,47 +143,124 @@ def _base_models(model: Model) -> str:
 def _trained_words(model: Model) -> str:
     words = model.versions[0].trained_words if model.versions else []
     words = [w.strip() for w in words if w and w.strip()]
-    shown = ", ".join(w[:40] for w in words[:MAX_WORDS_IN_TABLE])
+    shown = ", ".join(w if len(w) <= 40 else w[:39] + "…" for w in words[:MAX_WORDS_IN_TABLE])
     return shown + (f" (+{len(words) - MAX_WORDS_IN_TABLE})" if len(words) > 3 else "") or "-"
+
+
+def _longest_word(values: Iterable[str], cap: int = 16) -> int:
+    """The length of the longest word in ``values``, at most ``cap``."""
+    return min(cap, max((len(w) for v in values for w in str(v).split()), default=1))
+
+
+def new_table() -> Any:
+    """A plain table: a rule under the header, two spaces between columns, no frame."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+
+
+def add_wrapped_column(table: Any, header: str, **kw: Any) -> None:
+    """A column that wraps on spaces and ends a word too long for it with "…".
+
+    Never ``fold`` (it cuts words in two: ``TextualInve`` / ``rsion``) and never ``crop``
+    (letters silently lost): a shortened word always shows its ellipsis.
+    """
+    table.add_column(header, overflow="ellipsis", **kw)
+
+
+def _search_table(models: list[Model], console: Console) -> None:
+    """The rows of a search page, fitted to the console without cutting a word in two."""
+    rows = [
+        [
+            str(model.id),
+            model.name,
+            model.type,
+            _base_models(model),
+            (model.creator.username if model.creator else None) or "-",
+            _count(model.stats.download_count if model.stats else None),
+            _trained_words(model),
+        ]
+        for model in models
+    ]
+    # Short columns keep their longest word whole; Name and Trained words wrap around them.
+    type_w = _longest_word(r[2] for r in rows)
+    base_w = _longest_word((r[3] for r in rows), 12)
+    creator_w = _longest_word((r[4] for r in rows), 14)
+    fixed = max(len(r[0]) for r in rows) + max(3, *(len(r[5]) for r in rows)) + type_w + base_w
+    with_creator = console.width - fixed - creator_w - 2 * 6 >= 2 * 12
+    if not with_creator:  # too narrow: the creator goes under the name
+        for r in rows:
+            r[1] = f"{r[1]}\nby {r[4]}" if r[4] != "-" else r[1]
+    table = new_table()
+    table.add_column("ID", no_wrap=True)
+    add_wrapped_column(table, "Name", min_width=12)
+    add_wrapped_column(table, "Type", min_width=type_w)
+    add_wrapped_column(table, "Base model", min_width=base_w)
+    if with_creator:
+        add_wrapped_column(table, "Creator", min_width=creator_w)
+    table.add_column("DLs", justify="right", no_wrap=True)
+    add_wrapped_column(table, "Trained words", min_width=12)
+    for r in rows:
+        table.add_row(*(r if with_creator else r[:4] + r[5:]))
+    console.print(table, soft_wrap=False)
 
 
 def print_search_table(page: Page, console: Console, provider: str) -> None:
     """One row per model: id, name, type, base model, creator, downloads, trained words."""
-    from rich import box
-    from rich.table import Table
 
     if not page.items:
         console.print(f"No models found on {provider}.")
     else:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        table.add_column("ID", no_wrap=True)
-        table.add_column("Name", min_width=12, max_width=26, overflow="fold")
-        table.add_column("Type", max_width=11, overflow="fold")
-        table.add_column("Base model", max_width=11)
-        table.add_column("Creator", max_width=11, overflow="fold")
-        table.add_column("DLs", justify="right", no_wrap=True)
-        table.add_column("Trained words", min_width=12, overflow="fold")
-        for model in page.items:
-            table.add_row(
-                str(model.id),
-                model.name,
-                model.type,
-                _base_models(model),
-                (model.creator.username if model.creator else None) or "-",
-                _count(model.stats.download_count if model.stats else None),
-                _trained_words(model),
-            )
-        console.print(table, soft_wrap=False)
+        _search_table(page.items, console)
     if page.next_cursor:
         console.print(f"More results: --cursor {page.next_cursor}")
 
 
+def access_notes(model: Model | None, version: ModelVersion) -> list[str]:
+    """What stands between a person and this version's files, as short phrases."""
+    notes: list[str] = []
+    mode = (version.model_mode or (model.mode if model else None) or "").lower()
+    if mode == "archived":
+        notes.append("archived: its files can no longer be downloaded")
+    elif mode == "takendown":
+        notes.append("taken down: its files can no longer be downloaded")
+    if version.early_access_deadline:
+        notes.append(f"early access until {version.early_access_deadline}")
+    usage = str(version.extra.get("usageControl") or "")
+    if usage and usage.lower() != "download":
+        notes.append(f"downloads disabled by the creator ({usage} only)")
+    if version.extra.get("requireAuth"):
+        notes.append("login required: downloading needs your Civitai API key")
+    if (version.availability or "").lower() == "private":
+        notes.append("private")
+    return notes
+
+
+def _file_lines(file: ModelFile, primary_mark: str) -> list[str]:
+    """Three lines per file: id and name; kind, size, format, scans; SHA256."""
+    ident = str(file.id) if file.id is not None else "-"
+    variant = " ".join(p for p in (file.format, file.fp, file.size) if p) or "format unknown"
+    scans = f"pickle scan {file.pickle_scan or 'n/a'}, virus scan {file.virus_scan or 'n/a'}"
+    return [
+        f"  {primary_mark}File {ident}: {file.name}",
+        f"      {file.type or 'Model'}, {human_size(file.approx_size)}, {variant}; {scans}",
+        f"      SHA256 {file.hashes.sha256 or 'unknown'}",
+    ]
+
+
 def print_model_detail(
-    model: Model, console: Console, *, selected_version_id: int | None = None
+    model: Model,
+    console: Console,
+    *,
+    selected_version_id: int | None = None,
+    nsfw: bool = False,
 ) -> None:
-    """Every version with its trained words, files (size, format, precision, scans), images."""
-    from rich import box
-    from rich.table import Table
+    """Every version: trained words, access, files (type, size, format, scans, hash), images.
+
+    Preview images above PG are listed only with ``nsfw``; otherwise they are counted.
+    """
+    from ..sidecars import image_allowed
 
     creator = (model.creator.username if model.creator else None) or "-"
     console.print(f"{model.name}  [{model.provider} {model.id}]")
@@ -182,6 +271,7 @@ def print_model_detail(
         console.print("Tags: " + ", ".join(model.tags))
     if not model.versions:
         console.print("No published versions.")
+    hidden_total = 0
     for version in model.versions:
         mark = "* " if version.id == selected_version_id else ""
         console.print("")
@@ -192,37 +282,23 @@ def print_model_detail(
         )
         words = ", ".join(w.strip() for w in version.trained_words if w and w.strip())
         console.print(f"  Trained words: {words or '-'}")
-        if version.early_access_deadline:
-            console.print(f"  Early access until {version.early_access_deadline}")
-        if version.files:
-            table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-            table.add_column("File ID", no_wrap=True)
-            table.add_column("Name", min_width=16, overflow="fold")
-            table.add_column("Size", justify="right", no_wrap=True)
-            table.add_column("Format")
-            table.add_column("Precision")
-            table.add_column("Scans", max_width=16, overflow="fold")
-            for file in version.files:
-                scans = f"{file.pickle_scan or '-'}/{file.virus_scan or '-'}"
-                precision = " ".join(p for p in (file.fp, file.size) if p) or "-"
-                table.add_row(
-                    ("*" if file.primary else "") + (str(file.id) if file.id is not None else "-"),
-                    file.name,
-                    _size(file.size_kb),
-                    file.format or "-",
-                    precision,
-                    scans,
-                )
-            console.print(table, soft_wrap=False)
-        else:
+        notes = access_notes(model, version)
+        if notes:
+            console.print("  Access: " + "; ".join(notes))
+        for file in version.files:
+            for line in _file_lines(file, "*" if file.primary else ""):
+                console.print(line)
+        if not version.files:
             console.print("  No files.")
-        if version.images:
-            console.print("  Preview images:")
-            for image in version.images:
-                level = f" (nsfw level {image.nsfw_level})" if image.nsfw_level else ""
-                console.print(f"    {image.url}{level}")
-
-
-def add_wrapped_column(table: Any, header: str, **kw: Any) -> None:
-    """A column that wraps on spaces and ends a word too long for it with "…" (never folds)."""
-    table.add_column(header, overflow="ellipsis", **kw)
+        shown = [i for i in version.images if image_allowed(i, nsfw)]
+        hidden = len(version.images) - len(shown)
+        hidden_total += hidden
+        if shown or hidden:
+            more = f" ({hidden} hidden as NSFW)" if hidden else ""
+            console.print(f"  Preview images{more}:" if shown else f"  Preview images:{more}")
+        for image in shown:
+            level = f" (nsfw level {image.nsfw_level})" if image.nsfw_level else ""
+            console.print(f"    {image.url}{level}")
+    if hidden_total:
+        console.print("")
+        console.print(f"{plural(hidden_total, 'NSFW preview')} not listed; --nsfw lists them.")

@@ -25,10 +25,18 @@ def register(subparsers: Any) -> None:
         "show",
         help="show a model's versions, files and trained words",
         description="Show every version of the model REF names, with its trained words, "
-        "files (size, format, precision, scans) and preview image URLs. With --json: "
+        "what limits downloading it (early access, login, downloads disabled, archived), "
+        "files (type, size, format, precision, scans, SHA256) and preview image URLs "
+        "(NSFW ones only with --nsfw). With --json: "
         '{"provider", "item": {...as in search...}, "selected_version_id"}.',
     )
     parser.add_argument("ref", metavar="REF", help=REF_HELP)
+    parser.add_argument(
+        "--nsfw",
+        action="store_true",
+        default=None,
+        help="also list NSFW preview images (default: the nsfw setting)",
+    )
     add_json_arg(parser)
     parser.set_defaults(run=run_show)
 
@@ -50,9 +58,10 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
             provider=provider.name,
         )
     selected = version.id  # the version `download REF` would fetch
+    nsfw = ctx.settings.nsfw if args.nsfw is None else args.nsfw
     if ctx.json:
-        item = model_to_json(model)
+        item = model_to_json(model, nsfw=nsfw)
         print_json({"provider": provider.name, "item": item, "selected_version_id": selected})
     else:
-        print_model_detail(model, ctx.console(), selected_version_id=selected)
+        print_model_detail(model, ctx.console(), selected_version_id=selected, nsfw=nsfw)
     return 0
