@@ -208,7 +208,6 @@ def _search_table(models: list[Model], console: Console) -> None:
 
 def print_search_table(page: Page, console: Console, provider: str) -> None:
     """One row per model: id, name, type, base model, creator, downloads, trained words."""
-
     if not page.items:
         console.print(f"No models found on {provider}.")
     else:
