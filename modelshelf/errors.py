@@ -17,7 +17,7 @@ DESIGN.md. Front ends print ``str(err)``, never a traceback.
     │   ├── RateLimitedError (6)     .retry_after
     │   └── ServerError (6)          .status
     ├── DiskSpaceError (1)           OSError too
-    └── CancelledError (130)
+    └── UserCancelledError (130)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 __all__ = [
     "AccessError",
     "BadInputError",
-    "CancelledError",
+    "UserCancelledError",
     "DiskSpaceError",
     "DownloadsDisabledError",
     "EarlyAccessError",
@@ -123,7 +123,7 @@ class DiskSpaceError(ModelShelfError, OSError):
     exit_code = 1
 
 
-class CancelledError(ModelShelfError):
+class UserCancelledError(ModelShelfError):
     """The user cancelled (Ctrl-C, a cancel button)."""
 
     exit_code = 130

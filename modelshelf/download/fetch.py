@@ -17,7 +17,7 @@
    not supported — both atomic in the same folder.
 
 A full disk (before or during) raises :class:`DiskSpaceError`; cancelling raises
-:class:`CancelledError`. In both cases the ``.part`` stays for a later resume and nothing
+:class:`UserCancelledError`. In both cases the ``.part`` stays for a later resume and nothing
 is placed.
 """
 
@@ -182,7 +182,7 @@ def fetch(
         IntegrityError: size or hash mismatch, or a page instead of the model
             (the ``.part`` is removed).
         RateLimitedError, ServerError, NetworkError: after retries (``.part`` kept).
-        DiskSpaceError, CancelledError: ``.part`` kept for a later resume.
+        DiskSpaceError, UserCancelledError: ``.part`` kept for a later resume.
         BadInputError: the name cannot be placed inside ``dest_dir``.
     """
     dest_dir = Path(dest_dir)

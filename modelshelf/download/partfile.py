@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import CancelledError
+from ..errors import UserCancelledError
 
 __all__ = ["PartFile", "PartState", "hash_file_range", "write_at"]
 
@@ -164,7 +164,9 @@ class _DirLock:
         waited = False
         while True:
             if cancel is not None and cancel.is_set():
-                raise CancelledError("The download was cancelled while waiting for another one.")
+                raise UserCancelledError(
+                    "The download was cancelled while waiting for another one."
+                )
             if self._try_flock() or self._try_exclusive():
                 return
             if not waited:
