@@ -230,8 +230,7 @@ def _default_policy() -> RetryPolicy:
     """Retries as the settings say (``MODELSHELF_MAX_RETRY_WAIT`` caps every wait)."""
     from ..settings import load_settings
 
-    settings = load_settings()
-    return RetryPolicy(max_retries=settings.max_retries, max_delay=settings.max_retry_wait)
+    return RetryPolicy.from_settings(load_settings())
 
 
 def _load_state(part: PartFile, source: DownloadSource) -> PartState:
@@ -284,6 +283,7 @@ def _download(
         refresh_source=refresh_source,
         signed_url=state.url,
         signed_expires_at=state.url_expires_at,
+        cancel=cancel,
     )
     downloader = Downloader(
         part,
@@ -351,7 +351,7 @@ def probe(
 
     api_name = safe_filename(source.filename, fallback=_fallback_name(source))
     transfer = Transfer(
-        source, session or build_session(), policy or RetryPolicy(), expected_name=api_name
+        source, session or build_session(), policy or _default_policy(), expected_name=api_name
     )
     opened = transfer.open(0, 1)
     try:

@@ -122,6 +122,7 @@ class PartFile:
 
     def save_state(self, state: PartState) -> None:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        # 0600 on purpose: it holds the signed storage URL, a short-lived credential
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(asdict(state), fh)
@@ -184,7 +185,7 @@ class _DirLock:
             import fcntl
         except ImportError:  # Windows: filelock's msvcrt lock (it removes the file itself)
             return self._try_windows()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -222,7 +223,7 @@ class _DirLock:
         if not self.exclusive_file:
             return False
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             self._remove_if_stale()
             return False
