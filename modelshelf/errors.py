@@ -367,6 +367,11 @@ def error_for_exception(exc: BaseException) -> ModelShelfError | None:
         return UserCancelledError("Interrupted.")
     if _is_foreign_network(exc) or isinstance(exc, (ConnectionError, TimeoutError)):
         return network_error(exc)
+    if (type(exc).__module__ or "").startswith("sqlite3"):
+        return ModelShelfError(
+            f"A Model Shelf database failed ({_one_line(str(exc)) or type(exc).__name__}); "
+            "close other Model Shelf windows and try again."
+        )
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):

@@ -198,6 +198,7 @@ class RetryPolicy:
         connect_timeout: float | None = None,
         deadline: float | None = None,
         refused_retries: int = 2,
+        refused_delay: float = 0.25,
         on_retry: Callable[[RetryNotice], None] | None = None,
     ):
         self.max_retries = max_retries
@@ -211,6 +212,7 @@ class RetryPolicy:
         )
         self.deadline = DEADLINE_FACTOR * read_timeout if deadline is None else deadline
         self.refused_retries = refused_retries
+        self.refused_delay = refused_delay
         self.on_retry = on_retry
 
     @classmethod
@@ -238,6 +240,13 @@ class RetryPolicy:
         else:
             wait = self.base_delay * 2**attempt * (0.5 + random.random() / 2)
         return min(wait, self.max_delay)
+
+    def network_delay(self, attempt: int, kind: str) -> float:
+        """Seconds before retrying a network failure of ``kind`` (quick ones sooner)."""
+        if kind in QUICK_FAILURES:
+            wait = self.refused_delay * 2**attempt * (0.5 + random.random() / 2)
+            return min(wait, self.max_delay)
+        return self.delay(attempt, None, None)
 
     def retries_for(self, kind: str) -> int:
         """How many retries a network failure of ``kind`` (errors.failure_kind) gets."""
@@ -318,7 +327,7 @@ def request_with_retries(
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             kind = failure_kind(exc)
             limit = policy.retries_for(kind)
-            wait = policy.delay(attempt, None, None)
+            wait = policy.network_delay(attempt, kind)
             if attempt >= limit or policy.past_deadline(started, wait):
                 log.debug("%s on %s: giving up", type(exc).__name__, redact_url(url))
                 raise network_error(

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import UserCancelledError
+from ..errors import IntegrityError, UserCancelledError
 
 __all__ = ["PartFile", "PartState", "hash_file_range", "write_at"]
 
@@ -66,7 +66,10 @@ def hash_file_range(fd: int, digest, start: int, end: int) -> None:
         else:  # pragma: no cover - Windows
             n = _pread_into(fd, view, want, pos)
         if n <= 0:
-            raise OSError(f"unexpected end of file at byte {pos}")
+            raise IntegrityError(
+                f"The partial file ended at byte {pos} while it was being checked (something "
+                "else changed it); nothing was saved, run the download again."
+            )
         digest.update(view[:n])
         pos += n
 
