@@ -35,6 +35,7 @@ def quick(notices: list | None = None, **kw) -> RetryPolicy:
     """Real waits, but short ones; notices recorded."""
     kw.setdefault("base_delay", 0.01)
     kw.setdefault("read_timeout", 0.3)
+    kw.setdefault("deadline", 30.0)  # retries are counted here, not timed
     return RetryPolicy(on_retry=None if notices is None else notices.append, **kw)
 
 
@@ -292,7 +293,8 @@ def test_cli_prints_each_retry_then_one_sentence_for_a_refused_port():
 
 
 def test_cli_gives_up_on_a_silent_server(isolated_home):
-    (isolated_home / "settings.json").write_text(json.dumps({"timeout": 1.0}))
+    # read timeout 2 s: the deadline (6 s) leaves room for one retry, not two
+    (isolated_home / "settings.json").write_text(json.dumps({"timeout": 2.0}))
     with SilentServer() as silent:
         proc = cli("search", "--no-cache", env={"MODELSHELF_CIVITAI_URL": silent.url})
     assert proc.returncode == 6, proc.stderr
