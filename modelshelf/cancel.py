@@ -36,6 +36,6 @@ def raise_if_cancelled() -> None:
     """Raise the core's cancel error when this thread's signal is set."""
     event = current_cancel()
     if event is not None and event.is_set():
-        from .errors import CancelledError
+        from .errors import UserCancelledError
 
-        raise CancelledError("Cancelled.")
+        raise UserCancelledError("Cancelled.")

@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CancelledError
+from .errors import UserCancelledError
 
 __all__ = [
     "BUFFER_SIZE",
@@ -84,7 +84,7 @@ def _is_safetensors_name(path: str | os.PathLike[str]) -> bool:
 
 def _check_cancel(cancel: threading.Event | None, path) -> None:
     if cancel is not None and cancel.is_set():
-        raise CancelledError(f"Hashing of {os.fspath(path)} was cancelled.")
+        raise UserCancelledError(f"Hashing of {os.fspath(path)} was cancelled.")
 
 
 def sha256_file(
@@ -207,7 +207,7 @@ def hash_files(
 
     Results come in completion order. Errors (unreadable file, vanished file) are yielded,
     not raised, so one bad file does not stop a scan. When ``cancel`` is set no new file is
-    started, running ones stop at their next read and yield :class:`CancelledError`.
+    started, running ones stop at their next read and yield :class:`UserCancelledError`.
     ``on_bytes(n)`` is called from worker threads with each chunk's size; ``with_autov3``
     is passed to :func:`hash_file` (None: safetensors by extension), or called with each path.
     """

@@ -2,8 +2,19 @@
 
 - User-Agent names Model Shelf and never looks like a browser (Civitai answers browsers
   with HTML and redirects, and its WAF refuses urllib's default).
-- Connection errors, timeouts, 429 and 5xx are retried with capped exponential back-off,
-  honouring ``Retry-After`` (seconds or an HTTP date).
+- Connection errors, timeouts, a body cut short, 429 and 5xx are retried with capped
+  exponential back-off, honouring ``Retry-After`` (seconds or an HTTP date). A refused
+  connection (or an unknown host) is retried briefly only (``refused_retries``).
+- Timeouts are a ``(connect, read)`` pair: connect ``min(5 s, timeout)``, read ``timeout``
+  (the ``timeout`` setting, 20 s). Network failures of one request stop being retried
+  when the next try could end after ``deadline`` (3 × the read timeout: 60 s) from the
+  first. So a silent server is given up within a minute, a refused port within seconds.
+- Every wait is announced first as a :class:`RetryNotice` ("Civitai did not answer;
+  retrying (2 of 4)…") to the policy's ``on_retry`` and to every listener added with
+  :func:`add_retry_listener` (the CLI prints it on stderr); a wait ends at once when the
+  ``cancel`` event is set (:class:`UserCancelledError`).
+- Every ``requests``/``urllib3`` failure leaves here as one of ours
+  (:func:`modelshelf.errors.network_error`), never as itself.
 - :func:`redact_url` strips secrets from any URL before it is logged, shown or saved.
 """
 
@@ -12,21 +23,33 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import __version__
-from .errors import NetworkError, RateLimitedError, ServerError
+from .errors import (
+    UserCancelledError,
+    error_for_status,
+    failure_kind,
+    network_error,
+    provider_label,
+)
 
 if TYPE_CHECKING:
     import requests
 
+    from .settings import Settings
+
 __all__ = [
     "RETRY_STATUSES",
     "USER_AGENT",
+    "RetryNotice",
     "RetryPolicy",
+    "add_retry_listener",
     "build_session",
     "parse_retry_after",
     "redact_url",
@@ -38,6 +61,19 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"ModelShelf/{__version__} (model downloader; python-requests)"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 522, 524})
+DEFAULT_TIMEOUT = 20.0  # read timeout, seconds (the ``timeout`` setting)
+MAX_CONNECT_TIMEOUT = 5.0
+DEADLINE_FACTOR = 3  # network failures of one request are retried for 3 x the read timeout
+QUICK_FAILURES = frozenset({"refused", "dns"})  # nothing listens: retry briefly only
+FINAL_FAILURES = frozenset({"invalid-url", "redirects", "tls"})  # retrying cannot help
+REASONS = {
+    "refused": "refused the connection",
+    "dns": "could not be found (DNS)",
+    "timeout-connect": "did not accept a connection",
+    "timeout-read": "did not answer",
+    "truncated": "broke off its answer",
+    "dropped": "dropped the connection",
+}
 SECRET_PARAMS = frozenset(
     {
         "token",
@@ -106,8 +142,49 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """One retry about to happen; ``str()`` is the line a person sees."""
+
+    who: str  # "Civitai", "Novita" or a host name
+    reason: str  # "did not answer", "answered HTTP 503", ...
+    retry: int  # 1 for the first retry
+    retries: int  # how many retries this failure gets at most
+    wait: float  # seconds until the retry
+
+    def __str__(self) -> str:
+        when = f" in {self.wait:.0f} s" if self.wait >= 1.5 else ""
+        return f"{self.who} {self.reason}; retrying{when} ({self.retry} of {self.retries})…"
+
+
+_listeners: list[Callable[[RetryNotice], None]] = []
+_listeners_lock = threading.Lock()
+
+
+def add_retry_listener(listener: Callable[[RetryNotice], None]) -> Callable[[], None]:
+    """Call ``listener(notice)`` before every retry wait anywhere; returns the remover."""
+    with _listeners_lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _listeners_lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+def _check_cancel(cancel: threading.Event | None, who: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise UserCancelledError(f"Cancelled while waiting for {who}.")
+
+
 class RetryPolicy:
-    """How many tries and how long to wait between them."""
+    """How many tries, how long to wait between them and for a server to answer.
+
+    ``sleep`` replaces the wait (tests record waits with it; a cancel is then only
+    checked before and after). ``on_retry(notice)`` hears every retry of this policy.
+    """
 
     def __init__(
         self,
@@ -115,13 +192,44 @@ class RetryPolicy:
         base_delay: float = 1.0,
         max_delay: float = 60.0,
         no_header_429_delay: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        *,
+        read_timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = None,
+        deadline: float | None = None,
+        refused_retries: int = 2,
+        refused_delay: float = 0.25,
+        on_retry: Callable[[RetryNotice], None] | None = None,
     ):
         self.max_retries = max_retries
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.no_header_429_delay = no_header_429_delay
         self.sleep = sleep
+        self.read_timeout = read_timeout
+        self.connect_timeout = (
+            min(MAX_CONNECT_TIMEOUT, read_timeout) if connect_timeout is None else connect_timeout
+        )
+        self.deadline = DEADLINE_FACTOR * read_timeout if deadline is None else deadline
+        self.refused_retries = refused_retries
+        self.refused_delay = refused_delay
+        self.on_retry = on_retry
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> RetryPolicy:
+        """The policy the settings ask for (retries, longest wait, timeout)."""
+        values: dict[str, Any] = {
+            "max_retries": settings.max_retries,
+            "max_delay": settings.max_retry_wait,
+            "read_timeout": settings.timeout,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """``(connect, read)`` seconds for ``requests``."""
+        return (self.connect_timeout, self.read_timeout)
 
     def delay(self, attempt: int, retry_after: float | None, status: int | None) -> float:
         """Seconds to wait before try number ``attempt + 1`` (attempt counts from 0)."""
@@ -133,6 +241,48 @@ class RetryPolicy:
             wait = self.base_delay * 2**attempt * (0.5 + random.random() / 2)
         return min(wait, self.max_delay)
 
+    def network_delay(self, attempt: int, kind: str) -> float:
+        """Seconds before retrying a network failure of ``kind`` (quick ones sooner)."""
+        if kind in QUICK_FAILURES:
+            wait = self.refused_delay * 2**attempt * (0.5 + random.random() / 2)
+            return min(wait, self.max_delay)
+        return self.delay(attempt, None, None)
+
+    def retries_for(self, kind: str) -> int:
+        """How many retries a network failure of ``kind`` (errors.failure_kind) gets."""
+        if kind in FINAL_FAILURES:
+            return 0
+        if kind in QUICK_FAILURES:
+            return min(self.max_retries, self.refused_retries)
+        return self.max_retries
+
+    def past_deadline(self, started: float, wait: float) -> bool:
+        """Whether a try after ``wait`` could end later than the deadline allows."""
+        return time.monotonic() - started + wait + self.read_timeout > self.deadline
+
+    def retrying(self, notice: RetryNotice, cancel: threading.Event | None = None) -> None:
+        """Announce ``notice``, then wait its seconds (a cancel ends the wait at once)."""
+        with _listeners_lock:
+            listeners = [self.on_retry, *_listeners] if self.on_retry else list(_listeners)
+        for listener in listeners:
+            try:
+                listener(notice)
+            except Exception:  # an observer's bug never stops a retry
+                log.exception("retry listener failed")
+        self.wait(notice.wait, cancel, who=notice.who)
+
+    def wait(self, seconds: float, cancel: threading.Event | None = None, *, who: str = "") -> None:
+        """Sleep ``seconds``, or less when ``cancel`` is set (then :class:`UserCancelledError`)."""
+        who = who or "the server"
+        _check_cancel(cancel, who)
+        if self.sleep is not None:
+            self.sleep(seconds)
+        elif cancel is not None:
+            cancel.wait(seconds)
+        else:
+            time.sleep(seconds)
+        _check_cancel(cancel, who)
+
 
 def request_with_retries(
     session: requests.Session,
@@ -140,57 +290,71 @@ def request_with_retries(
     url: str,
     *,
     policy: RetryPolicy | None = None,
-    timeout: float | tuple[float, float] = 30.0,
+    timeout: float | tuple[float, float] | None = None,
     provider: str | None = None,
+    name: str | None = None,
+    cancel: threading.Event | None = None,
     **kwargs: Any,
 ) -> requests.Response:
     """Send a request, retrying network failures, 429 and 5xx as :class:`RetryPolicy` says.
 
     Returns the last response (any status the caller must interpret, e.g. 404). Raises
     :class:`NetworkError`, :class:`RateLimitedError` or :class:`ServerError` when retries
-    run out.
+    run out, :class:`BadInputError` for a URL that cannot be used, and
+    :class:`UserCancelledError` when ``cancel`` (default: the thread's
+    :func:`~modelshelf.cancel.cancel_scope`) is set. ``name`` is how the server is
+    called in messages (default: the provider's label, else the host).
     """
     import requests
+    import urllib3
+
+    from .cancel import current_cancel
 
     policy = policy or RetryPolicy()
+    timeout = policy.timeout if timeout is None else timeout
+    cancel = cancel if cancel is not None else current_cancel()
+    try:
+        host = urlsplit(url).hostname or "the server"
+    except ValueError:
+        host = "the server"
+    who = name or provider_label(provider, host)
+    started = time.monotonic()
     attempt = 0
     while True:
+        _check_cancel(cancel, who)
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            if attempt >= policy.max_retries:
-                host = urlsplit(url).hostname or "the server"
-                raise NetworkError(
-                    f"Could not reach {host} ({type(exc).__name__}); "
-                    "check your connection and try again.",
-                    provider=provider,
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            kind = failure_kind(exc)
+            limit = policy.retries_for(kind)
+            wait = policy.network_delay(attempt, kind)
+            if attempt >= limit or policy.past_deadline(started, wait):
+                log.debug("%s on %s: giving up", type(exc).__name__, redact_url(url))
+                raise network_error(
+                    exc, host=host, provider=provider, tries=attempt + 1, name=name
                 ) from None
-            wait = policy.delay(attempt, None, None)
-            log.info("network error on %s, retrying in %.1fs", redact_url(url), wait)
-            policy.sleep(wait)
+            log.debug("%s on %s, retrying in %.1fs", type(exc).__name__, redact_url(url), wait)
+            reason = REASONS.get(kind, "could not be reached")
+            policy.retrying(RetryNotice(who, reason, attempt + 1, limit, wait), cancel)
             attempt += 1
             continue
-        if response.status_code not in RETRY_STATUSES:
+        status = response.status_code
+        if status not in RETRY_STATUSES:
             return response
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if attempt >= policy.max_retries:
             response.close()
-            host = urlsplit(url).hostname or "the server"
-            if response.status_code == 429:
-                raise RateLimitedError(
-                    f"{host} is rate limiting requests (HTTP 429); wait a minute and try again.",
-                    retry_after=retry_after,
-                    status=429,
-                    provider=provider,
-                )
-            raise ServerError(
-                f"{host} answered HTTP {response.status_code} after {attempt + 1} tries; "
-                "try again later.",
-                status=response.status_code,
+            raise error_for_status(
+                status,
                 provider=provider,
+                host=who,
+                retry_after=retry_after,
+                tries=attempt + 1,
+                download=True,
             )
-        wait = policy.delay(attempt, retry_after, response.status_code)
-        log.info("HTTP %s on %s, retrying in %.1fs", response.status_code, redact_url(url), wait)
+        wait = policy.delay(attempt, retry_after, status)
+        log.debug("HTTP %s on %s, retrying in %.1fs", status, redact_url(url), wait)
         response.close()
-        policy.sleep(wait)
+        reason = "is rate limiting requests" if status == 429 else f"answered HTTP {status}"
+        policy.retrying(RetryNotice(who, reason, attempt + 1, policy.max_retries, wait), cancel)
         attempt += 1

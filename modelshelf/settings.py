@@ -70,7 +70,7 @@ class Settings:
     prefer_size: str | None = None
     max_retries: int = 4
     max_retry_wait: float = 60.0
-    timeout: float = 30.0
+    timeout: float = 20.0  # read timeout (s); connect: min(5, timeout); see modelshelf.http
     models_dir: Path | None = None
     host_dir: Path | None = None
     layout: str | None = None

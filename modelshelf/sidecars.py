@@ -9,7 +9,8 @@
 - ``<stem>.civitai.info``: the version's API JSON (Civitai Helper's format) with every
   secret query parameter (``token=`` ...) removed from every string.
 
-Every write is atomic: a temp file in the same folder, then ``os.replace``.
+Every write is atomic: a temp file in the same folder, then ``os.replace``; the file
+gets the mode the umask gives any new file (0644 under umask 022), like the model.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from .errors import IntegrityError, ModelShelfError, NotFoundError
+from .errors import IntegrityError, ModelShelfError, NotFoundError, network_error
 from .http import RetryPolicy, redact_url, request_with_retries
 from .sidecars_meta import (
     SD_VERSION_BY_BASE_MODEL,
@@ -247,6 +249,9 @@ def http_image_fetcher(
     """A ``fetch_image(url) -> (body, content_type)`` that GETs with ``session``, no auth."""
 
     def fetch_image(url: str) -> tuple[bytes, str | None]:
+        import requests
+        import urllib3
+
         headers = {
             "Authorization": None,
             "Accept": "image/webp,image/png,image/jpeg,image/gif;q=0.9,*/*;q=0.1",
@@ -275,13 +280,16 @@ def http_image_fetcher(
             if length and length.isdigit() and int(length) > max_bytes:
                 raise IntegrityError(f"The preview image {shown} is larger than {max_bytes} bytes.")
             chunks, total = [], 0
-            for chunk in response.iter_content(64 * 1024):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise IntegrityError(
-                        f"The preview image {shown} is larger than {max_bytes} bytes."
-                    )
-                chunks.append(chunk)
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise IntegrityError(
+                            f"The preview image {shown} is larger than {max_bytes} bytes."
+                        )
+                    chunks.append(chunk)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                raise network_error(exc, host=urlsplit(url).hostname) from None
         return b"".join(chunks), content_type
 
     return fetch_image

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import re
-import tempfile
+import secrets
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -268,10 +268,23 @@ def version_json_of(version: ModelVersion, model: Model | None) -> dict:
     }
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+
+    The file gets ``mode`` less the umask, as any new file does (0644 under umask 022):
+    the temp file is created with ``os.open(..., mode)``, not ``mkstemp``'s 0600.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, mode)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 random names all taken
+        raise FileExistsError(f"no free temporary name beside {path}")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -109,7 +109,7 @@ def ensure_local(reference: str, keys: tuple[str, ...], node: str) -> LocalModel
     Raises :class:`service.ModelShelfNodeError` (one sentence) for an expected failure and
     ComfyUI's ``InterruptProcessingException`` when the person stopped the prompt.
     """
-    from ..modelshelf.errors import CancelledError, ModelShelfError
+    from ..modelshelf.errors import ModelShelfError, UserCancelledError
     from ..modelshelf.refs import parse_ref
 
     text = (reference or "").strip()
@@ -128,7 +128,7 @@ def ensure_local(reference: str, keys: tuple[str, ...], node: str) -> LocalModel
             if local is not None:
                 return local
         return _download(shelf, text, keys, node)
-    except CancelledError:
+    except UserCancelledError:
         mm = host.comfy_module("comfy.model_management")
         throw = getattr(mm, "throw_exception_if_processing_interrupted", None)
         if throw is not None:

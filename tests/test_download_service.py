@@ -387,7 +387,7 @@ def test_connection_drop_is_resumed(civitai, storage, authed, tmp_path):
 
 
 def test_cancel_keeps_the_part_and_places_nothing(civitai, storage, authed, tmp_path):
-    from modelshelf.errors import CancelledError
+    from modelshelf.errors import UserCancelledError
 
     storage.throttle(64 * 1024)
     cancel = threading.Event()
@@ -397,7 +397,7 @@ def test_cancel_keeps_the_part_and_places_nothing(civitai, storage, authed, tmp_
             cancel.set()
 
     models = tmp_path / "m"
-    with pytest.raises(CancelledError):
+    with pytest.raises(UserCancelledError):
         download(
             "10",
             settings=authed,

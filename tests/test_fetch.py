@@ -12,7 +12,7 @@ import requests
 from fakes.httpserver import FakeHTTPServer, Reply
 
 from modelshelf.download.fetch import fetch, probe, sha256_file
-from modelshelf.errors import CancelledError, DiskSpaceError, NetworkError
+from modelshelf.errors import DiskSpaceError, NetworkError, UserCancelledError
 from modelshelf.http import RetryPolicy
 from modelshelf.providers.base import DownloadSource
 
@@ -206,7 +206,7 @@ def test_cancel_keeps_part_for_resume(provider, fake_storage, tmp_path):
         if done >= 300_000:
             cancel.set()
 
-    with pytest.raises(CancelledError):
+    with pytest.raises(UserCancelledError):
         fetch(src, tmp_path, policy=POLICY, cancel=cancel, on_progress=progress)
     names = sorted(os.listdir(tmp_path))
     assert "lora.safetensors" not in names

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from modelshelf.errors import CancelledError
+from modelshelf.errors import UserCancelledError
 from modelshelf.hashing import (
     LocalHashes,
     autov1,
@@ -95,9 +95,9 @@ def test_progress_reports_every_byte_and_cancel_stops(tmp_path):
     def stop_after_first(done, total):
         cancel.set()
 
-    with pytest.raises(CancelledError):
+    with pytest.raises(UserCancelledError):
         hash_file(path, on_progress=stop_after_first, cancel=cancel, buffer_size=8192)
-    with pytest.raises(CancelledError):
+    with pytest.raises(UserCancelledError):
         sha256_file(path, on_progress=stop_after_first, cancel=cancel, buffer_size=8192)
 
 

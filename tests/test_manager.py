@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from modelshelf.download.manager import DownloadManager, DownloadRequest, Job
-from modelshelf.errors import CancelledError, IntegrityError, NotFoundError
+from modelshelf.errors import IntegrityError, NotFoundError, UserCancelledError
 from modelshelf.settings import load_settings
 
 TIMEOUT = 10.0
@@ -50,7 +50,7 @@ class ScriptedRunner:
             started.set()
             while not release.wait(0.01):
                 if cancel.is_set():
-                    raise CancelledError("Download cancelled.")
+                    raise UserCancelledError("Download cancelled.")
             on_progress(50, 100)
             on_progress(100, 100)
             if request.ref in self.fail_with:

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import BadInputError, ModelShelfError
+from ..errors import BadInputError, error_for_exception, exit_status, sentence_for
+from ..http import add_retry_listener
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -240,23 +241,12 @@ def error_exit(message: str | BaseException, code: int | None = None) -> int:
 
 
 def describe_error(exc: BaseException) -> tuple[str, int]:
-    """The one sentence and exit status for ``exc`` (the only such mapping)."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted.", EXIT_INTERRUPTED
-    if isinstance(exc, ModelShelfError):
-        return str(exc), exc.exit_code
+    """The one sentence and exit status for ``exc`` (:func:`modelshelf.errors.sentence_for`)."""
     if isinstance(exc, BrokenPipeError):
         return "", 1
-    module = type(exc).__module__ or ""
-    if module.startswith(("requests", "urllib3")):
-        return (
-            f"network failure ({type(exc).__name__}); check your connection and try again.",
-            6,
-        )
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror}{where}.", 1
-    return f"unexpected {type(exc).__name__}; run with --debug for the traceback.", 1
+    if error_for_exception(exc) is None:  # a bug: the traceback is one flag away
+        return f"Unexpected {type(exc).__name__}; run with --debug for the traceback.", 1
+    return sentence_for(exc), exit_status(exc)
 
 
 def _setup_logging(debug: bool, verbose: bool) -> Callable[[], None]:
@@ -284,6 +274,7 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     restore = _setup_logging(
         bool(getattr(args, "debug", False)), bool(getattr(args, "verbose", False))
     )
+    stop_notices = add_retry_listener(_print_retry_notice)
     try:
         ctx = context_from_args(args)
         run = getattr(args, "run", None)
@@ -304,7 +295,14 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             ctx.close()
         return 0 if code is None else int(code)
     finally:
+        stop_notices()
         restore()
+
+
+def _print_retry_notice(notice: object) -> None:
+    """A retry is one line on stderr, with or without ``-v``."""
+    sys.stderr.write(f"{PROG}: {notice}\n")
+    sys.stderr.flush()
 
 
 def _silence_stdout() -> None:

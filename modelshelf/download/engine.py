@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import DiskSpaceError, IntegrityError, ModelShelfError, NetworkError, ServerError
+from ..http import RetryNotice
 from .segments import (
     CHUNK,
     BodyReader,
@@ -118,7 +119,7 @@ class Downloader:
 
     def run(self) -> tuple[int, str]:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)
-        self.fd = os.open(self.part.path, flags, 0o644)
+        self.fd = os.open(self.part.path, flags, 0o666)
         try:
             return self._run()
         finally:
@@ -319,6 +320,7 @@ class Downloader:
             if seg.end is None and opened.total is not None:
                 seg.end = opened.total
             before = seg.written
+            host = urlsplit(opened.url).hostname or "the storage server"
             failure: BaseException | None = None
             try:
                 self._copy(opened, seg)
@@ -342,12 +344,15 @@ class Downloader:
                 attempt = 0
             if attempt >= self.policy.max_retries:
                 raise NetworkError(
-                    "The connection to the storage server kept dropping; run the download "
-                    "again to resume it."
+                    f"The connection to {host} kept dropping ({type(failure).__name__}); run "
+                    "the download again to resume it (the partial file is kept)."
                 )
             wait = self.policy.delay(attempt, None, None)
-            log.info("connection dropped at byte %d (%s); resuming", seg.pos, failure)
-            self.policy.sleep(wait)
+            log.debug("connection dropped at byte %d (%r); resuming", seg.pos, failure)
+            notice = RetryNotice(
+                host, "dropped the connection", attempt + 1, self.policy.max_retries, wait
+            )
+            self.policy.retrying(notice, self.cancel)
             attempt += 1
 
     def _copy(self, opened: Opened, seg: Segment) -> None:

@@ -17,7 +17,7 @@
    not supported — both atomic in the same folder.
 
 A full disk (before or during) raises :class:`DiskSpaceError`; cancelling raises
-:class:`CancelledError`. In both cases the ``.part`` stays for a later resume and nothing
+:class:`UserCancelledError`. In both cases the ``.part`` stays for a later resume and nothing
 is placed.
 """
 
@@ -182,7 +182,7 @@ def fetch(
         IntegrityError: size or hash mismatch, or a page instead of the model
             (the ``.part`` is removed).
         RateLimitedError, ServerError, NetworkError: after retries (``.part`` kept).
-        DiskSpaceError, CancelledError: ``.part`` kept for a later resume.
+        DiskSpaceError, UserCancelledError: ``.part`` kept for a later resume.
         BadInputError: the name cannot be placed inside ``dest_dir``.
     """
     dest_dir = Path(dest_dir)
@@ -285,8 +285,7 @@ def _default_policy() -> RetryPolicy:
     """Retries as the settings say (``MODELSHELF_MAX_RETRY_WAIT`` caps every wait)."""
     from ..settings import load_settings
 
-    settings = load_settings()
-    return RetryPolicy(max_retries=settings.max_retries, max_delay=settings.max_retry_wait)
+    return RetryPolicy.from_settings(load_settings())
 
 
 def _load_state(part: PartFile, source: DownloadSource) -> PartState:
@@ -339,6 +338,7 @@ def _download(
         refresh_source=refresh_source,
         signed_url=state.url,
         signed_expires_at=state.url_expires_at,
+        cancel=cancel,
     )
     downloader = Downloader(
         part,
@@ -406,7 +406,7 @@ def probe(
 
     api_name = safe_filename(source.filename, fallback=_fallback_name(source))
     transfer = Transfer(
-        source, session or build_session(), policy or RetryPolicy(), expected_name=api_name
+        source, session or build_session(), policy or _default_policy(), expected_name=api_name
     )
     opened = transfer.open(0, 1)
     try:

@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CancelledError, ModelShelfError
+from ..errors import ModelShelfError, UserCancelledError
 from .jobs import (
     CANCELLED,
     DONE,
@@ -307,7 +307,7 @@ class DownloadManager:
         changes: dict[str, Any]
         try:
             result = self._runner(job.request, _Progress(self, job.id), cancel)
-        except CancelledError as exc:
+        except UserCancelledError as exc:
             user = job.id in self._user_cancelled
             state = CANCELLED if user or not self._closed else INTERRUPTED
             changes = {"state": state, "error": str(exc) or "Cancelled.", "exit_code": 130}

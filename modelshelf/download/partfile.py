@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import CancelledError
+from ..errors import IntegrityError, UserCancelledError
 
 __all__ = ["PartFile", "PartState", "hash_file_range", "write_at"]
 
@@ -66,7 +66,10 @@ def hash_file_range(fd: int, digest, start: int, end: int) -> None:
         else:  # pragma: no cover - Windows
             n = _pread_into(fd, view, want, pos)
         if n <= 0:
-            raise OSError(f"unexpected end of file at byte {pos}")
+            raise IntegrityError(
+                f"The partial file ended at byte {pos} while it was being checked (something "
+                "else changed it); nothing was saved, run the download again."
+            )
         digest.update(view[:n])
         pos += n
 
@@ -122,6 +125,7 @@ class PartFile:
 
     def save_state(self, state: PartState) -> None:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        # 0600 on purpose: it holds the signed storage URL, a short-lived credential
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(asdict(state), fh)
@@ -164,7 +168,9 @@ class _DirLock:
         waited = False
         while True:
             if cancel is not None and cancel.is_set():
-                raise CancelledError("The download was cancelled while waiting for another one.")
+                raise UserCancelledError(
+                    "The download was cancelled while waiting for another one."
+                )
             if self._try_flock() or self._try_exclusive():
                 return
             if not waited:
@@ -182,7 +188,7 @@ class _DirLock:
             import fcntl
         except ImportError:  # Windows: filelock's msvcrt lock (it removes the file itself)
             return self._try_windows()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -220,7 +226,7 @@ class _DirLock:
         if not self.exclusive_file:
             return False
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             self._remove_if_stale()
             return False

@@ -13,15 +13,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..errors import (
-    AccessError,
-    DownloadsDisabledError,
-    EarlyAccessError,
-    IntegrityError,
-    NeedsApiKeyError,
-    NotFoundError,
-    ServerError,
-)
+from ..errors import IntegrityError, NeedsApiKeyError, error_for_status
 
 if TYPE_CHECKING:
     import requests
@@ -81,46 +73,20 @@ def _body_message(response: requests.Response) -> tuple[dict, str]:
 
 def error_for(response: requests.Response, *, url: str, has_key: bool, provider: str):
     """The :mod:`modelshelf.errors` exception for an error answer (the body is read)."""
-    status = response.status_code
-    host = _host(url)
     data, message = _body_message(response)
-    said = f" ({message})" if message else ""
-    kw = {"status": status, "provider": provider}
-    lowered = message.lower()
-    if status == 401 and "disabled downloads" in lowered:
-        return DownloadsDisabledError(
-            f"The creator disabled downloads of this file on {host}{said}.", **kw
-        )
-    if status == 401:
-        if has_key:
-            return NeedsApiKeyError(
-                f"{host} refused the API key{said}; check the key in the settings.", **kw
-            )
-        return NeedsApiKeyError(
-            f"{host} needs an API key to download this file{said}; add your key in the "
-            "settings (for Civitai, or set CIVITAI_API_TOKEN) and try again.",
-            **kw,
-        )
-    if status == 403 and (
-        str(data.get("error", "")).lower() == "early access" or "early access" in lowered
-    ):
-        deadline = data.get("deadline")
-        when = f" until {deadline}" if deadline else ""
-        return EarlyAccessError(
-            f"This version is in early access{when}; download it after that date or buy "
-            f"early access on {host}.",
-            deadline=deadline,
-            **kw,
-        )
-    if status == 403:
-        return AccessError(f"{host} refused the download (HTTP 403){said}.", **kw)
-    if status == 404:
-        return NotFoundError(f"{host} has no such file (HTTP 404){said}.", **kw)
-    if status == 410:  # archived: gone for good, so "not found" (exit 3), not "no access"
-        return NotFoundError(
-            f"This file is archived on {host} and can no longer be downloaded{said}.", **kw
-        )
-    return ServerError(f"{host} answered HTTP {status}{said}; try again later.", **kw)
+    deadline = (
+        data.get("deadline") if str(data.get("error", "")).lower() == "early access" else None
+    )
+    return error_for_status(
+        response.status_code,
+        provider=provider,
+        host=_host(url),
+        what="this file",
+        message=message or None,
+        has_key=has_key,
+        download=True,
+        deadline=str(deadline) if deadline else None,
+    )
 
 
 def page_error(response: requests.Response, *, url: str, has_key: bool, provider: str):

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import CancelledError, DiskSpaceError, ModelShelfError
+from ..errors import DiskSpaceError, ModelShelfError, UserCancelledError
 from .partfile import hash_file_range, write_at
 
 __all__ = ["BodyReader", "HashFront", "Progress", "Segment", "split_segments"]
@@ -224,7 +224,7 @@ def write_chunk(fd: int, data: memoryview | bytes, offset: int) -> None:
 
 def check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
-        raise CancelledError(
+        raise UserCancelledError(
             "The download was cancelled; the partial file is kept and resumes next time."
         )
 

@@ -107,7 +107,7 @@ def run_plan(
     fetched = fetch(
         source,
         the_plan.target_dir,
-        policy=RetryPolicy(max_retries=settings.max_retries, max_delay=settings.max_retry_wait),
+        policy=RetryPolicy.from_settings(settings),
         connections=connections or settings.connections,
         on_progress=on_progress,
         cancel=cancel,
@@ -162,9 +162,7 @@ def _write_sidecars(
         except ModelShelfError as exc:
             log.warning("no version JSON for %s: %s", the_plan.version.id, exc)
     session = build_session()
-    fetcher = http_image_fetcher(
-        session, policy=RetryPolicy(max_retries=2, max_delay=settings.max_retry_wait)
-    )
+    fetcher = http_image_fetcher(session, policy=RetryPolicy.from_settings(settings, max_retries=2))
     preview_errors: list[ModelShelfError] = []
 
     def fetch_image(url: str) -> tuple[bytes, str | None]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import calendar
 import logging
 import threading
 import time
@@ -60,8 +61,7 @@ def signed_url_expiry(url: str) -> float | None:
         return None
     if "x-amz-expires" in params and "x-amz-date" in params:
         try:
-            start = time.mktime(time.strptime(params["x-amz-date"], "%Y%m%dT%H%M%SZ"))
-            start -= time.timezone  # the date is UTC
+            start = calendar.timegm(time.strptime(params["x-amz-date"], "%Y%m%dT%H%M%SZ"))
             return start + float(params["x-amz-expires"])
         except (ValueError, OverflowError):
             return None
@@ -88,7 +88,8 @@ class Transfer:
         refresh_source: Callable[[], DownloadSource] | None = None,
         signed_url: str | None = None,
         signed_expires_at: float | None = None,
-        timeout: float = 30.0,
+        timeout: float | tuple[float, float] | None = None,
+        cancel: threading.Event | None = None,
     ):
         self.source = source
         self.session = session
@@ -97,7 +98,8 @@ class Transfer:
         self.refresh_source = refresh_source
         self.signed_url = signed_url
         self.signed_expires_at = signed_expires_at
-        self.timeout = timeout
+        self.timeout = policy.timeout if timeout is None else timeout
+        self.cancel = cancel
         self.refreshes = 0
         self.generation = 0
         self.endpoint_hits = 0
@@ -190,6 +192,8 @@ class Transfer:
                 policy=self.policy,
                 timeout=self.timeout,
                 provider=self.source.provider,
+                name=None if provider else urlsplit(url).hostname,
+                cancel=self.cancel,
                 headers=headers,
                 allow_redirects=False,
                 stream=True,

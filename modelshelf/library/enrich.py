@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CancelledError, ModelShelfError
+from ..errors import ModelShelfError, UserCancelledError
 from .db import LibraryDB
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def enrich_files(
     items = list(versions.items())
     for done, (path, version) in enumerate(items, 1):
         if cancel is not None and cancel.is_set():
-            raise CancelledError("Filling in the model cards was cancelled.")
+            raise UserCancelledError("Filling in the model cards was cancelled.")
         row = db.get(path)
         if row is None:
             continue

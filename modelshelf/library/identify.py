@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CancelledError, NotFoundError
+from ..errors import NotFoundError, UserCancelledError
 from ..hashing import autov3 as compute_autov3
 from .db import LibraryDB, LibraryFile
 from .scan import AUTOV3_FOLDERS
@@ -187,7 +187,7 @@ def identify_files(
 
     def check_cancel() -> None:
         if cancel is not None and cancel.is_set():
-            raise CancelledError("Identification was cancelled; what was learnt is kept.")
+            raise UserCancelledError("Identification was cancelled; what was learnt is kept.")
 
     asking: list[LibraryFile] = []
     for f in todo:

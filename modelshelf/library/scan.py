@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CancelledError
+from ..errors import UserCancelledError
 from ..hashing import ProgressFn, hash_files
 from .db import LibraryDB, LibraryFile
 
@@ -219,7 +219,7 @@ def scan_library(
     )
     for path, outcome in outcomes:
         ff = to_hash[str(path)]
-        if isinstance(outcome, CancelledError):
+        if isinstance(outcome, UserCancelledError):
             result.cancelled = True
             continue
         if isinstance(outcome, Exception):

@@ -20,14 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ..errors import (
-    AccessError,
-    BadInputError,
-    ModelShelfError,
-    NeedsApiKeyError,
-    NotFoundError,
-    ServerError,
-)
+from ..errors import BadInputError, NotFoundError, ServerError
 from ..http import RetryPolicy, build_session, redact_url, request_with_retries, same_host
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
 from .base import READ_ON_REQUESTS, DownloadSource, iterate_pages, read_full_page
@@ -36,8 +29,8 @@ from .civitai_query import DEFAULT_LIMIT, client_filter, search_params
 from .civitai_wire import (
     CIVITAI_HOSTS,
     MODEL_TYPES,
+    civitai_error,
     rebase_url,
-    server_message,
     without_token,
 )
 
@@ -75,9 +68,7 @@ class CivitaiProvider:
         self.api = self.root + "/api/v1"
         self.cache = cache
         self._session = session
-        self.policy = policy or RetryPolicy(
-            max_retries=settings.max_retries, max_delay=settings.max_retry_wait
-        )
+        self.policy = policy or RetryPolicy.from_settings(settings)
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -130,7 +121,6 @@ class CivitaiProvider:
             json=body,
             headers=self.auth_headers(url),
             policy=self.policy,
-            timeout=self.settings.timeout,
             provider=self.name,
         )
         try:
@@ -159,47 +149,7 @@ class CivitaiProvider:
                     provider=self.name,
                 )
             return data
-        message = server_message(data) if is_json else None
-        detail = f" ({message})" if message else ""
-        if status == 404:
-            raise NotFoundError(
-                f"{what[0].upper()}{what[1:]} was not found on Civitai{detail}.",
-                status=404,
-                provider=self.name,
-            )
-        if status == 401:
-            hint = (
-                "check that CIVITAI_API_TOKEN is valid" if self.token else "set CIVITAI_API_TOKEN"
-            )
-            raise NeedsApiKeyError(
-                f"Civitai needs an API key for {what}{detail}; {hint}.",
-                status=401,
-                provider=self.name,
-            )
-        if status == 403:
-            why = detail or (" (a firewall page, not the API)" if not is_json else "")
-            raise AccessError(
-                f"Civitai refused access to {what} (HTTP 403){why}; "
-                "try again later or check your account.",
-                status=403,
-                provider=self.name,
-            )
-        if 400 <= status < 500:
-            raise BadInputError(
-                f"Civitai rejected the request for {what}: {message or f'HTTP {status}'}.",
-                status=status,
-                provider=self.name,
-            )
-        if status >= 500:
-            raise ServerError(
-                f"Civitai failed on {what} (HTTP {status}{', ' + message if message else ''}); "
-                "try again later.",
-                status=status,
-                provider=self.name,
-            )
-        raise ModelShelfError(
-            f"Civitai answered {what} with unexpected HTTP {status}.", status=status
-        )
+        raise civitai_error(status, data if is_json else None, what=what, has_key=bool(self.token))
 
     def _rebase_model(self, model: Model) -> Model:
         for version in model.versions:

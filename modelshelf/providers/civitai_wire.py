@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..errors import ModelShelfError, error_for_status
+
 __all__ = [
     "CIVITAI_HOSTS",
     "MODEL_TYPES",
     "TYPE_ALIASES",
+    "civitai_error",
     "rebase_url",
     "server_message",
     "split_all",
@@ -114,3 +117,12 @@ def server_message(data: Any) -> str | None:
     if isinstance(data, list) and data:
         return server_message(data[0])
     return None
+
+
+def civitai_error(status: int, data: Any, *, what: str, has_key: bool) -> ModelShelfError:
+    """Our error for an API answer with error ``status``; ``data`` its JSON (None: a page)."""
+    if data is not None:
+        message = server_message(data)
+    else:
+        message = "a firewall page, not the API" if status == 403 else "not the API's JSON"
+    return error_for_status(status, provider="civitai", what=what, message=message, has_key=has_key)

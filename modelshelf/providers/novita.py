@@ -35,6 +35,7 @@ from ..errors import (
     NotFoundError,
     RateLimitedError,
     ServerError,
+    error_for_status,
 )
 from ..http import RetryPolicy, build_session, request_with_retries
 from ..types import Model, ModelFile, ModelVersion, Page, SearchQuery
@@ -76,40 +77,11 @@ def novita_error(status: int, body: Any, key: str | None = None) -> Exception:
         message = str(body.get("message") or "")[:200]
     if key and message:
         message = message.replace(key, "***")
-    reason_text = f" ({reason})" if reason else ""
-    if reason in ("MISSING_API_KEY", "INVALID_API_KEY") or status == 401:
-        return NeedsApiKeyError(
-            f"Novita refused the request{reason_text}: {KEY_HELP}.",
-            status=status,
-            provider="novita",
-        )
-    if status == 403:
-        return AccessError(
-            f"Novita does not allow this request{reason_text}; check your key's permissions.",
-            status=status,
-            provider="novita",
-        )
-    if status == 404:
-        return NotFoundError(
-            f"Novita found nothing here{reason_text}; check the model id or MODELSHELF_NOVITA_URL.",
-            status=status,
-            provider="novita",
-        )
-    if status == 429:
-        return RateLimitedError(
-            f"Novita is rate limiting requests{reason_text}; wait a minute and try again.",
-            status=status,
-            provider="novita",
-        )
-    if 400 <= status < 500:
-        detail = f": {message}" if message else ""
-        return BadInputError(
-            f"Novita rejected the request{reason_text}{detail}.", status=status, provider="novita"
-        )
-    return ServerError(
-        f"Novita answered HTTP {status}{reason_text}; try again later.",
-        status=status,
-        provider="novita",
+    if reason in ("MISSING_API_KEY", "INVALID_API_KEY"):
+        status = 401
+    said = ": ".join(part for part in (reason, message if 400 <= status < 500 else "") if part)
+    return error_for_status(
+        status, provider="novita", what="the model list", message=said or None, has_key=bool(key)
     )
 
 
@@ -137,10 +109,7 @@ class NovitaProvider:
         self._key = settings.novita_key or None
         self._cache = cache
         self._session = session
-        self._policy = policy or RetryPolicy(
-            max_retries=settings.max_retries, max_delay=settings.max_retry_wait
-        )
-        self._timeout = settings.timeout
+        self._policy = policy or RetryPolicy.from_settings(settings)
         self.max_scan_pages = max_scan_pages
         self._nsfw = bool(settings.nsfw)
         self._seen: dict[str, Model] = {}
@@ -194,7 +163,6 @@ class NovitaProvider:
                 params=params,
                 headers=headers,
                 policy=self._policy,
-                timeout=self._timeout,
                 provider="novita",
                 allow_redirects=False,
             )
