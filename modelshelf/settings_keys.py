@@ -171,7 +171,7 @@ KEYS: tuple[SettingKey, ...] = (
         env=("MODELSHELF_MAX_RETRY_WAIT",),
     ),
     SettingKey(
-        "timeout", "float", 20.0, "seconds to wait for a server to answer", minimum=1, maximum=600
+        "timeout", "float", 20.0, "seconds to wait for a server to answer", minimum=0.1, maximum=600
     ),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}

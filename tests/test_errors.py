@@ -72,7 +72,7 @@ def test_no_name_clashes_with_asyncio():
         (
             410,
             {"what": "this file", "host": "civitai.com"},
-            DownloadsDisabledError,
+            NotFoundError,  # archived: gone for good (exit 3)
             ["archived on civitai.com"],
         ),
         (429, {"provider": "novita", "retry_after": 7.0}, RateLimitedError, ["rate limiting"]),
