@@ -38,23 +38,24 @@ __all__ = [
 ]
 
 BUFFER_SIZE = 1024 * 1024
-SMALL_FILE = 1024 * 1024  # read whole, in one call; many of them go to a worker as one task
-SMALL_BATCH_BYTES = 8 * 1024 * 1024
-SMALL_BATCH_FILES = 256
+SMALL_FILE = 1024 * 1024  # read whole, in one call (on the caller's thread in hash_files)
 AUTOV1_OFFSET = 0x100000
 AUTOV1_LENGTH = 0x10000
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 ProgressFn = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
 class LocalHashes:
-    """The hashes of one file on disk (upper-case hex) and its size in bytes."""
+    """The hashes of one file on disk (upper-case hex), its size in bytes and its mtime
+    (ns) when the read ended (``hash_file``), to tell a file that changed meanwhile."""
 
     sha256: str
     autov2: str
     autov3: str | None
     size: int
     autov1: str | None = None
+    mtime_ns: int | None = None
 
     def to_file_hashes(self):
         """The same hashes as a :class:`modelshelf.types.FileHashes`."""
@@ -129,25 +130,30 @@ def hash_file(
 
     AutoV3 is computed for safetensors (by extension, or ``with_autov3=True``) when the
     header length is sane; it costs a second digest of the same bytes, not a second read.
+    A file smaller than one buffer costs four system calls: open, read, fstat, close.
     """
-    with open(path, "rb", buffering=0) as fh:
-        total = os.fstat(fh.fileno()).st_size
-        if with_autov3 is None:
-            with_autov3 = _is_safetensors_name(path)
-        whole = min(SMALL_FILE, buffer_size)
-        if total < whole:  # smaller than one buffer: read whole, hashed without chunking
-            _check_cancel(cancel, path)
-            data = fh.read(whole)
-            if len(data) < whole:  # as expected: the whole file in one read
-                hashes = _hash_bytes(data, with_autov3)
-                if on_progress is not None:
-                    on_progress(len(data), total)
-                return hashes
-            fh.seek(0)  # it grew since: read it in chunks like any large file
-        return _hash_stream(fh, path, total, with_autov3, on_progress, cancel, buffer_size)
+    if with_autov3 is None:
+        with_autov3 = _is_safetensors_name(path)
+    _check_cancel(cancel, path)
+    whole = min(SMALL_FILE, buffer_size)
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        first = os.read(fd, whole)
+        st = os.fstat(fd)
+        if len(first) < whole and st.st_size == len(first):  # all of it, in one read
+            hashes = _hash_bytes(first, with_autov3, st.st_mtime_ns)
+            if on_progress is not None:
+                on_progress(len(first), len(first))
+            return hashes
+        with open(fd, "rb", buffering=0, closefd=False) as fh:
+            return _hash_stream(
+                fh, path, st.st_size, first, with_autov3, on_progress, cancel, buffer_size
+            )
+    finally:
+        os.close(fd)
 
 
-def _hash_bytes(data: bytes, with_autov3: bool) -> LocalHashes:
+def _hash_bytes(data: bytes, with_autov3: bool, mtime_ns: int) -> LocalHashes:
     """The hashes of a small file read whole (under 2 MiB: no AutoV1)."""
     sha = hashlib.sha256(data).hexdigest().upper()
     v3 = None
@@ -155,28 +161,27 @@ def _hash_bytes(data: bytes, with_autov3: bool) -> LocalHashes:
         payload_at = _payload_offset(data[:8], len(data))
         if payload_at is not None:
             v3 = hashlib.sha256(memoryview(data)[payload_at:]).hexdigest()[:12].upper()
-    return LocalHashes(sha256=sha, autov2=sha[:10], autov3=v3, size=len(data))
+    return LocalHashes(sha256=sha, autov2=sha[:10], autov3=v3, size=len(data), mtime_ns=mtime_ns)
 
 
-def _hash_stream(fh, path, total, with_autov3, on_progress, cancel, buffer_size) -> LocalHashes:
+def _hash_stream(
+    fh, path, total: int, first: bytes, with_autov3, on_progress, cancel, buffer_size: int
+) -> LocalHashes:
+    """Hash ``first`` (the bytes read already), then the rest of ``fh`` chunk by chunk."""
     full = hashlib.sha256()
     v1 = hashlib.sha256()
     v3 = None
+    if with_autov3:
+        payload_at = _payload_offset(first[:8], total)
+        if payload_at is not None:
+            v3 = hashlib.sha256()
     buf = bytearray(buffer_size)
     view = memoryview(buf)
-    pos = 0
     _advise_sequential(fh.fileno())
-    payload_at = None
-    while True:
-        _check_cancel(cancel, path)
-        n = fh.readinto(buf)
-        if not n:
-            break
-        chunk = view[:n]
-        if pos == 0 and with_autov3:
-            payload_at = _payload_offset(bytes(chunk[:8]), total)
-            if payload_at is not None:
-                v3 = hashlib.sha256()
+    pos = 0
+    chunk = memoryview(first)
+    while chunk:
+        n = len(chunk)
         full.update(chunk)
         end = pos + n
         if v3 is not None and end > payload_at:
@@ -188,6 +193,8 @@ def _hash_stream(fh, path, total, with_autov3, on_progress, cancel, buffer_size)
         pos = end
         if on_progress is not None:
             on_progress(pos, total)
+        _check_cancel(cancel, path)
+        chunk = view[: fh.readinto(buf)]
     sha = full.hexdigest().upper()
     # Civitai (HashTask.cs) leaves AutoV1 out for files under 2 MiB
     has_v1 = pos >= 2 * 1024 * 1024
@@ -197,6 +204,7 @@ def _hash_stream(fh, path, total, with_autov3, on_progress, cancel, buffer_size)
         autov3=v3.hexdigest()[:12].upper() if v3 is not None else None,
         size=pos,
         autov1=v1.hexdigest()[:8].upper() if has_v1 else None,
+        mtime_ns=os.fstat(fh.fileno()).st_mtime_ns,
     )
 
 
@@ -232,86 +240,96 @@ def hash_files(
     with_autov3: bool | None | Callable[[Any], bool | None] = None,
     size_of: Callable[[Any], int] | None = None,
     on_idle: Callable[[], None] | None = None,
+    idle_after: float = 0.25,
 ) -> Iterator[tuple[Any, LocalHashes | Exception]]:
     """Hash many files on ``workers`` threads; yield ``(path, hashes or error)`` as each ends.
 
     Paths are yielded as given, in completion order. Errors (unreadable file, vanished
     file) are yielded, not raised, so one bad file does not stop a scan. When ``cancel`` is
     set no new file is started, running ones stop at their next read and yield
-    :class:`CancelledError`. ``on_bytes(n)`` is called from worker threads with each
-    chunk's size; ``with_autov3`` is passed to :func:`hash_file` (None: safetensors by
-    extension), or called with each path. With ``size_of`` (each path's size, known from
-    a walk) small files go to a worker many at a time, so the hand-off does not cost more
-    than reading them. ``on_idle()`` is called on the caller's thread each time it is about
-    to wait for a result (a chance to commit what arrived so far).
+    :class:`CancelledError`. ``on_bytes(n)`` is called with each chunk's size (from worker
+    threads); ``with_autov3`` is passed to :func:`hash_file` (None: safetensors by
+    extension), or called with each path.
+
+    With ``size_of`` (each path's size, known from a walk) files under
+    :data:`SMALL_FILE` are read on the caller's thread while the workers read the large
+    ones: handing a tiny file to a thread costs more than reading it, and threads that
+    run Python compete for the GIL with the caller's database writes. ``on_idle()`` is
+    called on the caller's thread whenever no result came for ``idle_after`` seconds (a
+    chance to commit what arrived so far).
     """
     workers = max(1, workers or os.cpu_count() or 1)
+    small: list = []
+    if size_of is not None:
+        given, large = list(paths), []
+        for p in given:
+            (small if size_of(p) < SMALL_FILE else large).append(p)
+        del given
+        paths = large
+    it = iter(paths)
+    small.reverse()  # popped from the end: the given order
     pending: set[Future] = set()
-    tasks = _tasks(iter(paths), size_of)
+    owner: dict[Future, Any] = {}
 
     # also stops the workers when the caller goes away (Ctrl-C, a closed generator)
     stop = _EitherEvent(cancel)
 
-    def run(batch: list) -> list[tuple[Any, LocalHashes | Exception]]:
-        out: list[tuple[Any, LocalHashes | Exception]] = []
-        for p in batch:
-            try:
-                _check_cancel(stop, p)  # type: ignore[arg-type]
-                hashes = hash_file(
-                    p,
-                    cancel=stop,  # type: ignore[arg-type]
-                    on_progress=_progress_adapter(on_bytes),
-                    with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3,
-                )
-            except Exception as exc:  # noqa: BLE001 - yielded to the caller, one per file
-                out.append((p, exc))
-            else:
-                out.append((p, hashes))
-        return out
+    def run(p) -> LocalHashes:
+        _check_cancel(stop, p)  # type: ignore[arg-type]
+        return hash_file(
+            p,
+            cancel=stop,  # type: ignore[arg-type]
+            on_progress=_progress_adapter(on_bytes),
+            with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3,
+        )
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="modelshelf-hash") as pool:
         try:
             exhausted = False
             while True:
                 while not exhausted and len(pending) < workers * 2:
-                    batch = None if stop.is_set() else next(tasks, None)
-                    if batch is None:
+                    p = None if stop.is_set() else next(it, None)
+                    if p is None:
                         exhausted = True
                         break
-                    pending.add(pool.submit(run, batch))
-                if not pending:
+                    fut = pool.submit(run, p)
+                    owner[fut] = p
+                    pending.add(fut)
+                done: set[Future] = set()
+                if pending:
+                    done, pending = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
+                if not done and small:  # the workers are busy: read small files meanwhile
+                    for _ in range(min(len(small), 64)):
+                        p = small.pop()
+                        yield p, _run_inline(p, stop, with_autov3, on_bytes)
+                    continue
+                if not done and not pending:
                     return
-                done, pending = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
-                if not done:
-                    if on_idle is not None:
-                        on_idle()
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                timeout = None if on_idle is None else idle_after
+                while not done:
+                    done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                    if not done:
+                        on_idle()  # type: ignore[misc]
                 for fut in done:
-                    yield from fut.result()
+                    p = owner.pop(fut)
+                    exc = fut.exception()
+                    yield p, (exc if exc is not None else fut.result())
         except BaseException:
             stop.own.set()
             raise
 
 
-def _tasks(paths: Iterator, size_of: Callable[[Any], int] | None) -> Iterator[list]:
-    """One path per task, or runs of small files grouped up to a few MiB per task."""
-    batch: list = []
-    batch_bytes = 0
-    for p in paths:
-        size = size_of(p) if size_of is not None else SMALL_FILE
-        if size >= SMALL_FILE:
-            if batch:  # keep the given order: the small files before come first
-                yield batch
-                batch, batch_bytes = [], 0
-            yield [p]
-            continue
-        batch.append(p)
-        batch_bytes += size
-        if batch_bytes >= SMALL_BATCH_BYTES or len(batch) >= SMALL_BATCH_FILES:
-            yield batch
-            batch, batch_bytes = [], 0
-    if batch:
-        yield batch
+def _run_inline(p, stop, with_autov3, on_bytes) -> LocalHashes | Exception:
+    """Hash one small file on the caller's thread (one progress report: it is one read)."""
+    if stop.is_set():
+        return CancelledError(f"Hashing of {os.fspath(p)} was cancelled.")
+    try:
+        hashes = hash_file(p, with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3)
+    except Exception as exc:  # noqa: BLE001 - yielded to the caller, one per file
+        return exc
+    if on_bytes is not None:
+        on_bytes(hashes.size)
+    return hashes
 
 
 def _progress_adapter(on_bytes: Callable[[int], None] | None) -> ProgressFn | None:

@@ -12,7 +12,9 @@ Tables (schema version in ``meta``):
 
 Every question a front end asks is answered through an index: a path (primary key), a
 version id ("installed where"), a model id and the latest version ("which have updates"),
-a SHA256, an inode (a renamed file).
+a SHA256, an inode (a renamed file). The version and model indexes are partial (only
+identified files), so a first scan of unknown files does not pay for them; they replaced
+the full ``files_version`` / ``files_model`` of the first release, dropped on open.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ CREATE TABLE IF NOT EXISTS files (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
-CREATE INDEX IF NOT EXISTS files_version ON files(version_id);
-CREATE INDEX IF NOT EXISTS files_model ON files(model_id);
+DROP INDEX IF EXISTS files_version;
+DROP INDEX IF EXISTS files_model;
+CREATE INDEX IF NOT EXISTS files_version_id ON files(version_id) WHERE version_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS files_model_id ON files(model_id) WHERE model_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS files_inode ON files(ino);
 CREATE TABLE IF NOT EXISTS models (
     model_id INTEGER PRIMARY KEY,

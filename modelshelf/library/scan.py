@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import UserCancelledError
-from ..hashing import ProgressFn, hash_files
+from ..errors import CancelledError
+from ..hashing import LocalHashes, ProgressFn, hash_files
 from .db import LibraryDB, file_row
 from .records import LibraryFile
 from .walk import MODEL_EXTENSIONS, FoundFile, is_model_file, iter_model_files, walk_model_files
@@ -50,8 +50,8 @@ log = logging.getLogger(__name__)
 # CPU cost of hashing a safetensors file).
 AUTOV3_FOLDERS = frozenset({"loras", "lycoris", "embeddings", "hypernetworks"})
 
-BATCH_ROWS = 500  # rows per write transaction
-BATCH_SECONDS = 1.0  # ... or at least this often while results keep coming
+BATCH_ROWS = 2000  # rows per write transaction
+BATCH_SECONDS = 1.0  # ... or at least this often (and whenever the hashing waits)
 
 
 class ScanItems(Sequence[LibraryFile]):
@@ -267,6 +267,7 @@ def _hash(
         size_of=_size_of,
         on_idle=writer.flush,
     )
+    now = time.time()
     for t, outcome in outcomes:
         if isinstance(outcome, CancelledError):
             result.cancelled = True
@@ -275,17 +276,17 @@ def _hash(
             result.errors.append((Path(t.path), str(outcome)))
             log.warning("Could not hash %s: %s", t.path, outcome)
             continue
-        try:
-            after = os.stat(t.path)
-        except OSError as exc:
-            result.errors.append((Path(t.path), str(exc)))
-            continue
-        if after.st_size != t.size or after.st_mtime_ns != t.mtime_ns:
+        if outcome.size != t.size or outcome.mtime_ns != t.mtime_ns:
             result.errors.append((Path(t.path), "changed while it was read; scan again"))
             continue
-        h = outcome
-        writer.add(_row(t, h.sha256, h.autov1, h.autov2, h.autov3, "scan"))
+        writer.add(_hashed_row(t, outcome, now))
         result.hashed += 1
+
+
+def _hashed_row(t: _Todo, h: LocalHashes, now: float) -> tuple:
+    """``file_row`` of a file just read, built directly (it runs once a file)."""
+    return (t.path, t.folder, t.size, t.mtime_ns, t.dev, t.ino, h.sha256, h.autov1, h.autov2,
+            h.autov3, "scan", None, None, None, None, "pending", None, None, now)  # fmt: skip
 
 
 def _size_of(t: _Todo) -> int:
