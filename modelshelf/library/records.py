@@ -53,7 +53,8 @@ CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
 DROP INDEX IF EXISTS files_version;
 DROP INDEX IF EXISTS files_model;
 CREATE INDEX IF NOT EXISTS files_version_id ON files(version_id) WHERE version_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS files_model_id ON files(model_id) WHERE model_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS files_model_id ON files(model_id, version_id)
+    WHERE model_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS files_inode ON files(ino);
 CREATE TABLE IF NOT EXISTS models (
     model_id INTEGER PRIMARY KEY,
