@@ -247,7 +247,7 @@ def hash_files(
     Paths are yielded as given, in completion order. Errors (unreadable file, vanished
     file) are yielded, not raised, so one bad file does not stop a scan. When ``cancel`` is
     set no new file is started, running ones stop at their next read and yield
-    :class:`CancelledError`. ``on_bytes(n)`` is called with each chunk's size (from worker
+    :class:`UserCancelledError`. ``on_bytes(n)`` is called with each chunk's size (from worker
     threads); ``with_autov3`` is passed to :func:`hash_file` (None: safetensors by
     extension), or called with each path.
 
@@ -322,7 +322,7 @@ def hash_files(
 def _run_inline(p, stop, with_autov3, on_bytes) -> LocalHashes | Exception:
     """Hash one small file on the caller's thread (one progress report: it is one read)."""
     if stop.is_set():
-        return CancelledError(f"Hashing of {os.fspath(p)} was cancelled.")
+        return UserCancelledError(f"Hashing of {os.fspath(p)} was cancelled.")
     try:
         hashes = hash_file(p, with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3)
     except Exception as exc:  # noqa: BLE001 - yielded to the caller, one per file

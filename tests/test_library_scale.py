@@ -11,7 +11,7 @@ import threading
 import pytest
 from fakes.factory import make_file, make_model, make_safetensors, make_version
 
-from modelshelf.errors import CancelledError
+from modelshelf.errors import UserCancelledError
 from modelshelf.hashing import hash_file, hash_files
 from modelshelf.library.db import LibraryDB, file_row
 from modelshelf.library.identify import Pacer, due_for_lookup
@@ -127,7 +127,7 @@ def test_small_files_are_hashed_inline_with_the_same_results(tmp_path):
     cancel = threading.Event()
     cancel.set()
     out = list(hash_files(paths, 2, size_of=sizes.__getitem__, cancel=cancel))
-    assert all(isinstance(r, CancelledError) for _, r in out)
+    assert all(isinstance(r, UserCancelledError) for _, r in out)
 
 
 def plan_of(db: LibraryDB, sql: str, params=()) -> str:
@@ -266,7 +266,7 @@ def test_update_check_cancel_keeps_what_was_learnt(fake_civitai, many_models):
         if done >= 100:
             cancel.set()
 
-    with pytest.raises(CancelledError):
+    with pytest.raises(UserCancelledError):
         check_updates(
             many_models,
             CivitaiProvider(load_settings()),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import CancelledError
+from ..errors import UserCancelledError
 from ..hashing import LocalHashes, ProgressFn, hash_files
 from .db import LibraryDB, file_row
 from .records import LibraryFile
@@ -269,7 +269,7 @@ def _hash(
     )
     now = time.time()
     for t, outcome in outcomes:
-        if isinstance(outcome, CancelledError):
+        if isinstance(outcome, UserCancelledError):
             result.cancelled = True
             continue
         if isinstance(outcome, Exception):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CancelledError
+from ..errors import UserCancelledError
 from .db import LibraryDB, ModelUpdate
 from .identify import Pacer
 
@@ -62,7 +62,7 @@ def check_updates(
     One ``ids=`` call per :data:`BATCH` models, at least ``min_interval`` seconds apart;
     each batch is recorded as it arrives (an interrupted check keeps what it learnt).
     ``on_progress(models_checked, models_total)`` after each batch; when ``cancel`` is set
-    the check stops before the next call and raises :class:`CancelledError`.
+    the check stops before the next call and raises :class:`UserCancelledError`.
     """
     ids = db.identified_model_ids()
     check = UpdateCheck()
@@ -74,7 +74,7 @@ def check_updates(
         on_progress(0, len(ids))
     for start in range(0, len(ids), BATCH):
         if cancel is not None and cancel.is_set():
-            raise CancelledError("The update check was cancelled; what was learnt is kept.")
+            raise UserCancelledError("The update check was cancelled; what was learnt is kept.")
         chunk = ids[start : start + BATCH]
         pacer.wait()
         rows = []
