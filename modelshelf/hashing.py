@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from .errors import UserCancelledError
 
@@ -38,20 +38,24 @@ __all__ = [
 ]
 
 BUFFER_SIZE = 1024 * 1024
+SMALL_FILE = 1024 * 1024  # read whole, in one call (on the caller's thread in hash_files)
 AUTOV1_OFFSET = 0x100000
 AUTOV1_LENGTH = 0x10000
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 ProgressFn = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
 class LocalHashes:
-    """The hashes of one file on disk (upper-case hex) and its size in bytes."""
+    """The hashes of one file on disk (upper-case hex), its size in bytes and its mtime
+    (ns) when the read ended (``hash_file``), to tell a file that changed meanwhile."""
 
     sha256: str
     autov2: str
     autov3: str | None
     size: int
     autov1: str | None = None
+    mtime_ns: int | None = None
 
     def to_file_hashes(self):
         """The same hashes as a :class:`modelshelf.types.FileHashes`."""
@@ -126,40 +130,71 @@ def hash_file(
 
     AutoV3 is computed for safetensors (by extension, or ``with_autov3=True``) when the
     header length is sane; it costs a second digest of the same bytes, not a second read.
+    A file smaller than one buffer costs four system calls: open, read, fstat, close.
     """
+    if with_autov3 is None:
+        with_autov3 = _is_safetensors_name(path)
+    _check_cancel(cancel, path)
+    whole = min(SMALL_FILE, buffer_size)
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        first = os.read(fd, whole)
+        st = os.fstat(fd)
+        if len(first) < whole and st.st_size == len(first):  # all of it, in one read
+            hashes = _hash_bytes(first, with_autov3, st.st_mtime_ns)
+            if on_progress is not None:
+                on_progress(len(first), len(first))
+            return hashes
+        with open(fd, "rb", buffering=0, closefd=False) as fh:
+            return _hash_stream(
+                fh, path, st.st_size, first, with_autov3, on_progress, cancel, buffer_size
+            )
+    finally:
+        os.close(fd)
+
+
+def _hash_bytes(data: bytes, with_autov3: bool, mtime_ns: int) -> LocalHashes:
+    """The hashes of a small file read whole (under 2 MiB: no AutoV1)."""
+    sha = hashlib.sha256(data).hexdigest().upper()
+    v3 = None
+    if with_autov3:
+        payload_at = _payload_offset(data[:8], len(data))
+        if payload_at is not None:
+            v3 = hashlib.sha256(memoryview(data)[payload_at:]).hexdigest()[:12].upper()
+    return LocalHashes(sha256=sha, autov2=sha[:10], autov3=v3, size=len(data), mtime_ns=mtime_ns)
+
+
+def _hash_stream(
+    fh, path, total: int, first: bytes, with_autov3, on_progress, cancel, buffer_size: int
+) -> LocalHashes:
+    """Hash ``first`` (the bytes read already), then the rest of ``fh`` chunk by chunk."""
     full = hashlib.sha256()
     v1 = hashlib.sha256()
     v3 = None
+    if with_autov3:
+        payload_at = _payload_offset(first[:8], total)
+        if payload_at is not None:
+            v3 = hashlib.sha256()
     buf = bytearray(buffer_size)
     view = memoryview(buf)
+    _advise_sequential(fh.fileno())
     pos = 0
-    with open(path, "rb", buffering=0) as fh:
-        total = os.fstat(fh.fileno()).st_size
-        _advise_sequential(fh.fileno())
-        payload_at = None
-        if with_autov3 is None:
-            with_autov3 = _is_safetensors_name(path)
-        while True:
-            _check_cancel(cancel, path)
-            n = fh.readinto(buf)
-            if not n:
-                break
-            chunk = view[:n]
-            if pos == 0 and with_autov3:
-                payload_at = _payload_offset(bytes(chunk[:8]), total)
-                if payload_at is not None:
-                    v3 = hashlib.sha256()
-            full.update(chunk)
-            end = pos + n
-            if v3 is not None and end > payload_at:
-                v3.update(chunk[max(0, payload_at - pos) :])
-            if end > AUTOV1_OFFSET and pos < AUTOV1_OFFSET + AUTOV1_LENGTH:
-                lo = max(0, AUTOV1_OFFSET - pos)
-                hi = min(n, AUTOV1_OFFSET + AUTOV1_LENGTH - pos)
-                v1.update(chunk[lo:hi])
-            pos = end
-            if on_progress is not None:
-                on_progress(pos, total)
+    chunk = memoryview(first)
+    while chunk:
+        n = len(chunk)
+        full.update(chunk)
+        end = pos + n
+        if v3 is not None and end > payload_at:
+            v3.update(chunk[max(0, payload_at - pos) :])
+        if end > AUTOV1_OFFSET and pos < AUTOV1_OFFSET + AUTOV1_LENGTH:
+            lo = max(0, AUTOV1_OFFSET - pos)
+            hi = min(n, AUTOV1_OFFSET + AUTOV1_LENGTH - pos)
+            v1.update(chunk[lo:hi])
+        pos = end
+        if on_progress is not None:
+            on_progress(pos, total)
+        _check_cancel(cancel, path)
+        chunk = view[: fh.readinto(buf)]
     sha = full.hexdigest().upper()
     # Civitai (HashTask.cs) leaves AutoV1 out for files under 2 MiB
     has_v1 = pos >= 2 * 1024 * 1024
@@ -169,6 +204,7 @@ def hash_file(
         autov3=v3.hexdigest()[:12].upper() if v3 is not None else None,
         size=pos,
         autov1=v1.hexdigest()[:8].upper() if has_v1 else None,
+        mtime_ns=os.fstat(fh.fileno()).st_mtime_ns,
     )
 
 
@@ -201,40 +237,49 @@ def hash_files(
     *,
     cancel: threading.Event | None = None,
     on_bytes: Callable[[int], None] | None = None,
-    with_autov3: bool | None | Callable[[Path], bool | None] = None,
-) -> Iterator[tuple[Path, LocalHashes | Exception]]:
+    with_autov3: bool | None | Callable[[Any], bool | None] = None,
+    size_of: Callable[[Any], int] | None = None,
+    on_idle: Callable[[], None] | None = None,
+    idle_after: float = 0.25,
+) -> Iterator[tuple[Any, LocalHashes | Exception]]:
     """Hash many files on ``workers`` threads; yield ``(path, hashes or error)`` as each ends.
 
-    Results come in completion order. Errors (unreadable file, vanished file) are yielded,
-    not raised, so one bad file does not stop a scan. When ``cancel`` is set no new file is
-    started, running ones stop at their next read and yield :class:`UserCancelledError`.
-    ``on_bytes(n)`` is called from worker threads with each chunk's size; ``with_autov3``
-    is passed to :func:`hash_file` (None: safetensors by extension), or called with each path.
+    Paths are yielded as given, in completion order. Errors (unreadable file, vanished
+    file) are yielded, not raised, so one bad file does not stop a scan. When ``cancel`` is
+    set no new file is started, running ones stop at their next read and yield
+    :class:`UserCancelledError`. ``on_bytes(n)`` is called with each chunk's size (from worker
+    threads); ``with_autov3`` is passed to :func:`hash_file` (None: safetensors by
+    extension), or called with each path.
+
+    With ``size_of`` (each path's size, known from a walk) files under
+    :data:`SMALL_FILE` are read on the caller's thread while the workers read the large
+    ones: handing a tiny file to a thread costs more than reading it, and threads that
+    run Python compete for the GIL with the caller's database writes. ``on_idle()`` is
+    called on the caller's thread whenever no result came for ``idle_after`` seconds (a
+    chance to commit what arrived so far).
     """
     workers = max(1, workers or os.cpu_count() or 1)
-    pending: set[Future] = set()
-    owner: dict[Future, Path] = {}
+    small: list = []
+    if size_of is not None:
+        given, large = list(paths), []
+        for p in given:
+            (small if size_of(p) < SMALL_FILE else large).append(p)
+        del given
+        paths = large
     it = iter(paths)
-
-    def progress_adapter():
-        if on_bytes is None:
-            return None
-        last = [0]
-
-        def report(done: int, _total: int | None) -> None:
-            on_bytes(done - last[0])
-            last[0] = done
-
-        return report
+    small.reverse()  # popped from the end: the given order
+    pending: set[Future] = set()
+    owner: dict[Future, Any] = {}
 
     # also stops the workers when the caller goes away (Ctrl-C, a closed generator)
     stop = _EitherEvent(cancel)
 
-    def run(p: Path) -> LocalHashes:
+    def run(p) -> LocalHashes:
+        _check_cancel(stop, p)  # type: ignore[arg-type]
         return hash_file(
             p,
             cancel=stop,  # type: ignore[arg-type]
-            on_progress=progress_adapter(),
+            on_progress=_progress_adapter(on_bytes),
             with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3,
         )
 
@@ -243,20 +288,28 @@ def hash_files(
             exhausted = False
             while True:
                 while not exhausted and len(pending) < workers * 2:
-                    if stop.is_set():
-                        exhausted = True
-                        break
-                    try:
-                        p = Path(next(it))
-                    except StopIteration:
+                    p = None if stop.is_set() else next(it, None)
+                    if p is None:
                         exhausted = True
                         break
                     fut = pool.submit(run, p)
                     owner[fut] = p
                     pending.add(fut)
-                if not pending:
+                done: set[Future] = set()
+                if pending:
+                    done, pending = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
+                if not done and small:  # the workers are busy: read small files meanwhile
+                    for _ in range(min(len(small), 64)):
+                        p = small.pop()
+                        yield p, _run_inline(p, stop, with_autov3, on_bytes)
+                    continue
+                if not done and not pending:
                     return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                timeout = None if on_idle is None else idle_after
+                while not done:
+                    done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                    if not done:
+                        on_idle()  # type: ignore[misc]
                 for fut in done:
                     p = owner.pop(fut)
                     exc = fut.exception()
@@ -264,6 +317,31 @@ def hash_files(
         except BaseException:
             stop.own.set()
             raise
+
+
+def _run_inline(p, stop, with_autov3, on_bytes) -> LocalHashes | Exception:
+    """Hash one small file on the caller's thread (one progress report: it is one read)."""
+    if stop.is_set():
+        return UserCancelledError(f"Hashing of {os.fspath(p)} was cancelled.")
+    try:
+        hashes = hash_file(p, with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3)
+    except Exception as exc:  # noqa: BLE001 - yielded to the caller, one per file
+        return exc
+    if on_bytes is not None:
+        on_bytes(hashes.size)
+    return hashes
+
+
+def _progress_adapter(on_bytes: Callable[[int], None] | None) -> ProgressFn | None:
+    if on_bytes is None:
+        return None
+    last = [0]
+
+    def report(done: int, _total: int | None) -> None:
+        on_bytes(done - last[0])
+        last[0] = done
+
+    return report
 
 
 class _EitherEvent:

@@ -159,30 +159,69 @@ def test_scan_needs_a_location():
 
 
 def test_keyboard_interrupt_keeps_the_database_consistent(tmp_path, monkeypatch):
+    import modelshelf.library.scan as scan_mod
+
     root = tmp_path / "loras"
     root.mkdir()
     for i in range(8):
         (root / f"f{i}.safetensors").write_bytes(make_safetensors(2000 + i))
+    real = scan_mod.hash_files
+
+    def two_then_ctrl_c(paths, workers=None, **kw):
+        for n, item in enumerate(real(paths, workers, **kw)):
+            if n == 2:
+                raise KeyboardInterrupt  # Ctrl-C arrives in the main thread
+            yield item
+
+    monkeypatch.setattr(scan_mod, "hash_files", two_then_ctrl_c)
     db = LibraryDB(tmp_path / "lib.sqlite3")
-    real_upsert = db.upsert_file
-    calls = []
-
-    def upsert_then_ctrl_c(*a, **kw):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # Ctrl-C arrives in the main thread
-        return real_upsert(*a, **kw)
-
-    monkeypatch.setattr(db, "upsert_file", upsert_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         scan_library(db, [("loras", root)], workers=2)
     db.close()
 
     with sqlite3.connect(tmp_path / "lib.sqlite3") as conn:
         rows = conn.execute("SELECT sha256 FROM files").fetchall()
-    assert len(rows) == 2 and all(r[0] for r in rows)
+    assert len(rows) == 2 and all(r[0] for r in rows)  # what was hashed was committed
+    monkeypatch.setattr(scan_mod, "hash_files", real)
     resumed = scan_library(LibraryDB(tmp_path / "lib.sqlite3"), [("loras", root)])
     assert resumed.hashed == 6 and resumed.scanned == 8
+
+
+def test_ctrl_c_during_a_batch_write_leaves_no_half_batch(tmp_path, monkeypatch):
+    root = tmp_path / "loras"
+    root.mkdir()
+    for i in range(8):
+        (root / f"f{i}.safetensors").write_bytes(make_safetensors(3000 + i))
+    db = LibraryDB(tmp_path / "lib.sqlite3")
+    real_execute = db._conn
+
+    class CtrlCOnInsert:
+        """The connection, with Ctrl-C arriving in the middle of the batch insert."""
+
+        def __getattr__(self, name):
+            return getattr(real_execute, name)
+
+        def __enter__(self):
+            return real_execute.__enter__()
+
+        def __exit__(self, *exc):
+            return real_execute.__exit__(*exc)
+
+        def executemany(self, sql, rows):
+            rows = list(rows)
+            real_execute.executemany(sql, rows[:3])  # some rows in, then the signal
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(db, "_conn", CtrlCOnInsert())
+    with pytest.raises(KeyboardInterrupt):
+        scan_library(db, [("loras", root)], workers=2)
+    monkeypatch.undo()
+    db.close()
+
+    with sqlite3.connect(tmp_path / "lib.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0  # rolled back
+    resumed = scan_library(LibraryDB(tmp_path / "lib.sqlite3"), [("loras", root)])
+    assert resumed.hashed == 8 and resumed.scanned == 8
 
 
 def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolated_home):

@@ -164,10 +164,30 @@ def test_interrupted_scan_keeps_work_and_next_scan_continues(tmp_path):
     assert second.scanned == 12
 
 
-def test_file_changing_while_read_is_not_recorded(tmp_path, monkeypatch):
+def test_file_changing_while_read_is_not_recorded(tmp_path):
     root = tmp_path / "loras"
     root.mkdir()
     target = root / "growing.safetensors"
+    target.write_bytes(safetensors_bytes(b"a" * 3_000_000))  # read in several chunks
+
+    def still_downloading(done: int, total: int | None) -> None:
+        if 0 < done < 3_000_000:
+            with open(target, "ab") as fh:
+                fh.write(b"more")  # the download was still being written
+
+    db = LibraryDB(tmp_path / "lib.sqlite3")
+    result = scan_library(db, [("loras", root)], on_progress=still_downloading)
+    assert result.hashed == 0 and "changed while" in result.errors[0][1]
+    assert db.get(target) is None
+
+    again = scan_library(db, [("loras", root)])  # once it is complete, it is recorded
+    assert again.hashed == 1 and db.get(target).sha256 == sha(target.read_bytes())
+
+
+def test_file_changed_after_its_read_is_read_again_next_time(tmp_path, monkeypatch):
+    root = tmp_path / "loras"
+    root.mkdir()
+    target = root / "edited.safetensors"
     target.write_bytes(safetensors_bytes(b"a" * 1000))
     import modelshelf.library.scan as scan_mod
 
@@ -176,14 +196,18 @@ def test_file_changing_while_read_is_not_recorded(tmp_path, monkeypatch):
     def hash_then_touch(paths, workers=None, **kw):
         for p, out in real(paths, workers, **kw):
             with open(p, "ab") as fh:
-                fh.write(b"more")  # the download was still being written
+                fh.write(b"more")
             yield p, out
 
     monkeypatch.setattr(scan_mod, "hash_files", hash_then_touch)
     db = LibraryDB(tmp_path / "lib.sqlite3")
-    result = scan_library(db, [("loras", root)])
-    assert result.hashed == 0 and "changed while" in result.errors[0][1]
-    assert db.get(target) is None
+    scan_library(db, [("loras", root)])
+    monkeypatch.undo()
+    old = db.get(target)  # the hash of the bytes that were read, with their size and mtime
+    read = safetensors_bytes(b"a" * 1000)
+    assert old.sha256 == sha(read) and old.size == len(read)
+    again = scan_library(db, [("loras", root)])
+    assert again.hashed == 1 and db.get(target).sha256 == sha(target.read_bytes())
 
 
 def test_db_core_api(tmp_path):

@@ -4,7 +4,9 @@ Core API for the front ends (no rescan needed)::
 
     db = open_library(settings)
     db.installed_versions(version_id)   # is this version installed, where
-    db.updates()                        # installed models with a newer version (last check)
+    db.installed_many(version_ids)      # the same for a page of cards: {version_id: [paths]}
+    db.updated_models(model_ids)        # which of these models have a newer version
+    db.updates()                        # installed files with a newer version (last check)
 
 ``scan`` walks and hashes, ``identify`` asks Civitai, ``enrich`` writes the missing
 sidecars, ``updates`` checks for newer versions.

@@ -97,6 +97,20 @@ class A1111HashCache:
         if entry is not None and isinstance(title, str):
             self.sections.setdefault(section, {}).setdefault(title.replace("\\", "/"), entry)
 
+    def stems(self) -> set[str]:
+        """The file names (with and without extension) the titles could stand for.
+
+        A file whose stem is not in this set has no title here, so a scan need not
+        compute its titles at all.
+        """
+        out: set[str] = set()
+        for entries in self.sections.values():
+            for title in entries:
+                name = title.rsplit("/", 1)[-1]
+                out.add(name)
+                out.add(os.path.splitext(name)[0])
+        return out
+
     @staticmethod
     def titles_for(folder: str | None, relpath: str) -> list[str]:
         """Titles A1111 may have used for a file at ``relpath`` of folder ``folder``."""

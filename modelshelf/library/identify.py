@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFoundError, UserCancelledError
 from ..hashing import autov3 as compute_autov3
 from .db import LibraryDB, LibraryFile
-from .scan import AUTOV3_FOLDERS
+from .scan import AUTOV3_FOLDERS, ScanItems
 
 if TYPE_CHECKING:
     from ..types import ModelVersion
@@ -144,7 +144,13 @@ def _file_of(version: ModelVersion, kind: str, value: str):
 def due_for_lookup(
     files: Iterable[LibraryFile], recheck_after: float = RECHECK_AFTER
 ) -> list[LibraryFile]:
-    """The unidentified files never asked about, or asked longer than ``recheck_after`` ago."""
+    """The unidentified files never asked about, or asked longer than ``recheck_after`` ago.
+
+    Given a scan's ``items`` (:class:`~.scan.ScanItems`) the database answers (an indexed
+    query), so a rescan of a large library builds no row for the files already known.
+    """
+    if isinstance(files, ScanItems):
+        return list(files.db.iter_due(files.roots, recheck_after))
     now = time.time()
     return [
         f
@@ -172,7 +178,7 @@ def identify_files(
     ``get_versions_by_hashes`` and ``get_version_by_hash``).
     """
     if files is None:
-        files = due_for_lookup(db.unidentified(), recheck_after)
+        files = list(db.iter_due(None, recheck_after))
     todo = [f for f in files if f.version_id is None]
     result = IdentifyResult()
     pacer = pacer or Pacer(min_interval)

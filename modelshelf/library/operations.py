@@ -143,13 +143,13 @@ def scan_and_identify(
         autov3_folders=None if all_autov3 else AUTOV3_FOLDERS,
     )
     report = ScanReport(
-        items=list(result.items),
+        items=[],
         hashed=result.hashed,
         removed=len(result.removed),
         errors=[(str(p), str(why)) for p, why in result.errors],
     )
     if identify:
-        due = due_for_lookup(report.items)
+        due = due_for_lookup(result.items)  # an indexed query: no row built for known files
         if due:
             try:
                 provider = civitai()
@@ -169,8 +169,7 @@ def scan_and_identify(
                     )
             except ModelShelfError as exc:
                 report.failure = str(exc)
-        fresh = {str(row.path): row for row in db.all_files()}
-        report.items = [fresh.get(str(f.path), f) for f in report.items]
+    report.items = list(result.items)  # read once, now: with the ids identification learnt
     return report
 
 

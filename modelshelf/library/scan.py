@@ -1,26 +1,31 @@
 """Walk the model folders, record every model file and hash the ones not known yet.
 
-A file whose size and mtime match the database is never read again; a file that was
-renamed or moved (same device, inode, size and mtime) keeps its hashes and ids; a fresh
-entry of A1111's own hash cache is reused. Only the rest is read, several files at once.
-Each result is committed as it arrives, so an interrupted scan keeps its work and the
-next one carries on. Rows of files that are gone are dropped only after a complete walk.
+A rescan costs about a directory walk: what the database knows about the scanned
+folders is read with one query into plain tuples, each file the walk finds is compared
+by size, mtime, inode and folder, and nothing is built or written for a file that did not
+change. A file that was renamed or moved (same device, inode, size and mtime) keeps its
+hashes and ids; a fresh entry of A1111's own hash cache is reused. Only the rest is read,
+small files many to a worker task. Results are committed in batches (one transaction
+each, and whenever the hashing waits), so an interrupted scan keeps its work and the next
+one carries on. Rows of files that are gone are dropped only after a complete walk.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import stat as stat_mod
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import UserCancelledError
-from ..hashing import ProgressFn, hash_files
-from .db import LibraryDB, LibraryFile
+from ..hashing import LocalHashes, ProgressFn, hash_files
+from .db import LibraryDB, file_row
+from .records import LibraryFile
+from .walk import MODEL_EXTENSIONS, FoundFile, is_model_file, iter_model_files, walk_model_files
 
 if TYPE_CHECKING:
     from ..layout import HostLayout
@@ -30,6 +35,7 @@ __all__ = [
     "AUTOV3_FOLDERS",
     "MODEL_EXTENSIONS",
     "FoundFile",
+    "ScanItems",
     "ScanResult",
     "is_model_file",
     "iter_model_files",
@@ -39,46 +45,45 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODEL_EXTENSIONS = frozenset(
-    {
-        ".safetensors",
-        ".ckpt",
-        ".pt",
-        ".pth",
-        ".bin",
-        ".gguf",
-        ".sft",
-        ".pt2",
-        ".pkl",
-        ".onnx",
-    }
-)
-
 # Folders whose files Civitai lookups may need by AutoV3 (A1111's Lora hash, the by-hash
 # fallback): computed in the scan's one read there, on demand elsewhere (it doubles the
 # CPU cost of hashing a safetensors file).
 AUTOV3_FOLDERS = frozenset({"loras", "lycoris", "embeddings", "hypernetworks"})
 
+BATCH_ROWS = 2000  # rows per write transaction
+BATCH_SECONDS = 1.0  # ... or at least this often (and whenever the hashing waits)
 
-@dataclass(frozen=True)
-class FoundFile:
-    """A model file found on disk: its folder key, path, the folder it was found under."""
 
-    folder: str
-    path: Path
-    root: Path
-    st: os.stat_result
+class ScanItems(Sequence[LibraryFile]):
+    """The library's rows under the scanned folders, read from the database when used.
 
-    @property
-    def relpath(self) -> str:
-        return os.path.relpath(self.path, self.root)
+    Iterating streams them in path order (a page at a time), so a scan of 100,000 files
+    holds no list of them; ``len()`` counts them. Each use reads the database as it is
+    then (identification done since the scan shows), so use it while the database is open.
+    """
+
+    def __init__(self, db: LibraryDB, roots: list[str]):
+        self.db = db
+        self.roots = roots
+
+    def __iter__(self) -> Iterator[LibraryFile]:
+        return self.db.iter_files(self.roots)
+
+    def __len__(self) -> int:
+        return self.db.count_files(self.roots)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return list(self)[index]
+
+    def __repr__(self) -> str:
+        return f"ScanItems({len(self)} files under {len(self.roots)} folders)"
 
 
 @dataclass
 class ScanResult:
     """What a scan found and did."""
 
-    items: list[LibraryFile] = field(default_factory=list)
+    items: Sequence[LibraryFile] = field(default_factory=list)
     hashed: int = 0  # files read this time
     reused: int = 0  # hashes taken from a rename or A1111's cache instead of reading
     removed: list[Path] = field(default_factory=list)
@@ -90,51 +95,39 @@ class ScanResult:
         return len(self.items)
 
 
-def is_model_file(name: str) -> bool:
-    """A model file by extension (``.part`` downloads and sidecars are not)."""
-    return os.path.splitext(name)[1].lower() in MODEL_EXTENSIONS
+class _Todo(NamedTuple):
+    """A file the database does not know as it is now (usable as a path: ``open(todo)``)."""
+
+    path: str
+    folder: str
+    root: str
+    size: int
+    mtime_ns: int
+    dev: int
+    ino: int
+    mtime: float
+
+    def __fspath__(self) -> str:
+        return self.path
 
 
-def iter_model_files(dirs: Iterable[tuple[str, Path]]) -> Iterator[FoundFile]:
-    """Every model file under ``dirs`` (following symlinks, each real folder once).
+class _Writer:
+    """Collects rows and writes them in batches, each one transaction."""
 
-    Hidden folders (``.git``, ``.cache``) are skipped; broken links are ignored.
-    """
-    visited: set[tuple[int, int]] = set()
-    seen_paths: set[str] = set()
-    for key, root in dirs:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            try:
-                st = os.stat(dirpath)
-            except OSError:
-                dirnames[:] = []
-                continue
-            if (st.st_dev, st.st_ino) in visited:
-                dirnames[:] = []  # a symlink loop or a folder reached twice
-                continue
-            visited.add((st.st_dev, st.st_ino))
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if not is_model_file(name):
-                    continue
-                path = os.path.join(dirpath, name)
-                if path in seen_paths:
-                    continue
-                try:
-                    fst = os.stat(path)
-                except OSError:
-                    continue
-                if not stat_mod.S_ISREG(fst.st_mode):
-                    continue
-                seen_paths.add(path)
-                yield FoundFile(folder=key, path=Path(path), root=root, st=fst)
+    def __init__(self, db: LibraryDB):
+        self.db = db
+        self.rows: list[tuple] = []
+        self.since = time.monotonic()
 
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= BATCH_ROWS or time.monotonic() - self.since >= BATCH_SECONDS:
+            self.flush()
 
-def _same_stat(row: LibraryFile, st: os.stat_result) -> bool:
-    return row.sha256 is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        self.since = time.monotonic()
+        self.db.write_scanned(rows)
 
 
 def scan_library(
@@ -152,50 +145,101 @@ def scan_library(
     ``on_progress(bytes_hashed, bytes_to_hash)`` reports the hashing. When ``cancel`` is
     set the scan stops soon, keeps what it committed and returns ``cancelled=True``.
     AutoV3 is computed for safetensors files of ``autov3_folders`` (None: every folder).
+    ``items`` of the result reads the database (see :class:`ScanItems`).
     """
-    dirs = [(k, Path(os.path.abspath(d))) for k, d in dirs]
-    known = {str(f.path): f for f in db.all_files()}
-    by_identity = {
-        (f.dev, f.ino, f.size, f.mtime_ns): f for f in known.values() if f.sha256 and f.ino
-    }
-    result = ScanResult()
-    to_hash: dict[str, FoundFile] = {}
-    found = list(iter_model_files(dirs))
-    title_users = _title_users(found, a1111_cache)
+    dirs = [(k, os.path.abspath(d)) for k, d in dirs]
+    roots = [d for _, d in dirs]
+    known = db.snapshot(roots)
+    result = ScanResult(items=ScanItems(db, roots))
+    titles = _TitleCounter(a1111_cache)
+    moved: list[tuple[str, int, int, str]] = []
+    todo: list[_Todo] = []
+    for key, root, path, st in walk_model_files(dirs, cancel):
+        titles.add(key, root, path)
+        row = known.pop(path, None)
+        if row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+            if row[2] != st.st_ino or row[3] != key:
+                moved.append((key, st.st_dev, st.st_ino, path))
+            continue
+        todo.append(
+            _Todo(path, key, root, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, st.st_mtime)
+        )
+    db.relocate(moved)
+    writer = _Writer(db)
+    try:
+        to_hash = _reuse_known(db, todo, titles, writer, result, cancel)
+        del todo
+        _hash(to_hash, writer, result, workers, on_progress, cancel, autov3_folders)
+    finally:
+        writer.flush()
+    if cancel is not None and cancel.is_set():
+        result.cancelled = True
+    if not result.cancelled and known:  # a complete walk: what it did not find is gone
+        db.forget_paths(list(known))
+        result.removed = [Path(p) for p in sorted(known)]
+    return result
 
-    for ff in found:
+
+def _reuse_known(
+    db: LibraryDB,
+    todo: list[_Todo],
+    titles: _TitleCounter,
+    writer: _Writer,
+    result: ScanResult,
+    cancel: threading.Event | None,
+) -> list[_Todo]:
+    """Record the files whose hashes are known already (a rename, A1111's cache); the rest."""
+    check_twins = bool(todo) and db.has_rows()
+    rest: list[_Todo] = []
+    for t in todo:
         if cancel is not None and cancel.is_set():
             break
-        st = ff.st
-        row = known.get(str(ff.path))
-        if row is not None and _same_stat(row, st):
-            if row.folder != ff.folder or row.ino != st.st_ino:
-                _record(db, ff, row, source="scan", keep_ids=True)
-            continue
-        ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        twin = by_identity.get(ident)
+        twin = db.find_twin(t.dev, t.ino, t.size, t.mtime_ns) if check_twins else None
         if twin is not None:  # renamed, moved or hard-linked: same bytes
-            _record(db, ff, twin, source="scan", keep_ids=True)
+            ids = (twin.model_id, twin.version_id, twin.file_id, twin.id_source)
+            source = twin.hash_source or "scan"
+            writer.add(_row(t, twin.sha256, twin.autov1, twin.autov2, twin.autov3, source, ids))
             result.reused += 1
             continue
-        cached = _from_a1111(a1111_cache, ff, title_users)
+        cached = titles.lookup(t)
         if cached is not None:
-            db.upsert_file(
-                ff.path,
-                size=st.st_size,
-                mtime=st.st_mtime_ns,
-                sha256=cached.sha256,
-                autov3=cached.autov3,
-                source="a1111-cache",
-                folder=ff.folder,
-                dev=st.st_dev,
-                ino=st.st_ino,
-            )
+            writer.add(_row(t, cached.sha256, None, None, cached.autov3, "a1111-cache"))
             result.reused += 1
             continue
-        to_hash[str(ff.path)] = ff
+        rest.append(t)
+    return rest
 
-    total = sum(ff.st.st_size for ff in to_hash.values())
+
+def _row(t: _Todo, sha256, autov1, autov2, autov3, source: str, ids=(None,) * 4) -> tuple:
+    return file_row(
+        t.path,
+        folder=t.folder,
+        size=t.size,
+        mtime_ns=t.mtime_ns,
+        dev=t.dev,
+        ino=t.ino,
+        sha256=sha256,
+        autov1=autov1,
+        autov2=autov2,
+        autov3=autov3,
+        source=source,
+        ids=ids,
+    )
+
+
+def _hash(
+    to_hash: list[_Todo],
+    writer: _Writer,
+    result: ScanResult,
+    workers: int | None,
+    on_progress: ProgressFn | None,
+    cancel: threading.Event | None,
+    autov3_folders: frozenset[str] | None,
+) -> None:
+    """Read the files in ``to_hash`` on ``workers`` threads and record their hashes."""
+    if not to_hash or (cancel is not None and cancel.is_set()):
+        return
+    total = sum(t.size for t in to_hash)
     done = [0]
     lock = threading.Lock()
 
@@ -206,101 +250,79 @@ def scan_library(
         if on_progress is not None:
             on_progress(now, total)
 
-    if on_progress is not None and to_hash:
+    if on_progress is not None:
         on_progress(0, total)
 
-    def autov3_for(path: Path) -> bool | None:
-        if autov3_folders is None or to_hash[str(path)].folder in autov3_folders:
+    def autov3_for(t: _Todo) -> bool | None:
+        if autov3_folders is None or t.folder in autov3_folders:
             return None  # by extension: safetensors
         return False
 
     outcomes = hash_files(
-        list(to_hash), workers, cancel=cancel, on_bytes=on_bytes, with_autov3=autov3_for
+        to_hash,
+        workers,
+        cancel=cancel,
+        on_bytes=on_bytes,
+        with_autov3=autov3_for,
+        size_of=_size_of,
+        on_idle=writer.flush,
     )
-    for path, outcome in outcomes:
-        ff = to_hash[str(path)]
+    now = time.time()
+    for t, outcome in outcomes:
         if isinstance(outcome, UserCancelledError):
             result.cancelled = True
             continue
         if isinstance(outcome, Exception):
-            result.errors.append((ff.path, str(outcome)))
-            log.warning("Could not hash %s: %s", ff.path, outcome)
+            result.errors.append((Path(t.path), str(outcome)))
+            log.warning("Could not hash %s: %s", t.path, outcome)
             continue
-        try:
-            after = os.stat(ff.path)
-        except OSError as exc:
-            result.errors.append((ff.path, str(exc)))
+        if outcome.size != t.size or outcome.mtime_ns != t.mtime_ns:
+            result.errors.append((Path(t.path), "changed while it was read; scan again"))
             continue
-        if after.st_size != ff.st.st_size or after.st_mtime_ns != ff.st.st_mtime_ns:
-            result.errors.append((ff.path, "changed while it was read; scan again"))
-            continue
-        db.upsert_file(
-            ff.path,
-            size=outcome.size,
-            mtime=after.st_mtime_ns,
-            sha256=outcome.sha256,
-            autov1=outcome.autov1,
-            autov2=outcome.autov2,
-            autov3=outcome.autov3,
-            source="scan",
-            folder=ff.folder,
-            dev=after.st_dev,
-            ino=after.st_ino,
-        )
+        writer.add(_hashed_row(t, outcome, now))
         result.hashed += 1
-    if cancel is not None and cancel.is_set():
-        result.cancelled = True
-
-    if not result.cancelled:
-        seen = {str(ff.path) for ff in found}
-        result.removed = db.forget_missing([d for _, d in dirs], seen=seen)
-    rows = {str(f.path): f for f in db.all_files()}
-    result.items = [rows[str(ff.path)] for ff in found if str(ff.path) in rows]
-    return result
 
 
-def _record(
-    db: LibraryDB, ff: FoundFile, src: LibraryFile, *, source: str, keep_ids: bool
-) -> LibraryFile:
-    st = ff.st
-    return db.upsert_file(
-        ff.path,
-        size=st.st_size,
-        mtime=st.st_mtime_ns,
-        sha256=src.sha256,
-        autov1=src.autov1,
-        autov2=src.autov2,
-        autov3=src.autov3,
-        model_id=src.model_id if keep_ids else None,
-        version_id=src.version_id if keep_ids else None,
-        file_id=src.file_id if keep_ids else None,
-        source=src.hash_source or source,
-        id_source=src.id_source if keep_ids else None,
-        folder=ff.folder,
-        dev=st.st_dev,
-        ino=st.st_ino,
-    )
+def _hashed_row(t: _Todo, h: LocalHashes, now: float) -> tuple:
+    """``file_row`` of a file just read, built directly (it runs once a file)."""
+    return (t.path, t.folder, t.size, t.mtime_ns, t.dev, t.ino, h.sha256, h.autov1, h.autov2,
+            h.autov3, "scan", None, None, None, None, "pending", None, None, now)  # fmt: skip
 
 
-def _title_users(found: list[FoundFile], cache: A1111HashCache | None) -> dict[str, int] | None:
-    """How many files of ours map to each A1111 title (an ambiguous title is not used)."""
-    if not cache:
-        return None
-    counts: dict[str, int] = {}
-    for ff in found:
-        for title in cache.titles_for(ff.folder, ff.relpath):
-            counts[title] = counts.get(title, 0) + 1
-    return counts
+def _size_of(t: _Todo) -> int:
+    return t.size
 
 
-def _from_a1111(cache, ff: FoundFile, title_users: dict[str, int] | None):
-    if not cache or title_users is None:
-        return None
-    titles = [t for t in cache.titles_for(ff.folder, ff.relpath) if title_users.get(t) == 1]
-    hit = cache.lookup(titles, ff.st.st_mtime)
-    if hit is None or hit.sha256 is None:
-        return None  # an AutoV3 alone is not enough: the file must be read for its SHA256
-    return hit
+class _TitleCounter:
+    """How many files of ours map to each A1111 title (an ambiguous title is not used).
+
+    Only files whose stem A1111's cache knows are counted, so a library without a cache
+    (or a rescan of one) pays one set lookup a file at most.
+    """
+
+    def __init__(self, cache: A1111HashCache | None):
+        self.cache = cache if cache else None
+        self.stems = cache.stems() if self.cache is not None else set()
+        self.counts: dict[str, int] = {}
+
+    def add(self, key: str, root: str, path: str) -> None:
+        if not self.stems:
+            return
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem not in self.stems:
+            return
+        for title in self.cache.titles_for(key, os.path.relpath(path, root)):
+            self.counts[title] = self.counts.get(title, 0) + 1
+
+    def lookup(self, t: _Todo):
+        if self.cache is None:
+            return None
+        rel = os.path.relpath(t.path, t.root)
+        titles = [x for x in self.cache.titles_for(t.folder, rel) if self.counts.get(x) == 1]
+        hit = self.cache.lookup(titles, t.mtime)
+        if hit is None or hit.sha256 is None:
+            return None  # an AutoV3 alone is not enough: the file must be read for its SHA256
+        return hit
 
 
 def scan_layout(

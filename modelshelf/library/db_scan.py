@@ -1,0 +1,148 @@
+"""The library database's bulk operations, for the scan: one read, batched writes, streams.
+
+A rescan reads the stored ``(size, mtime, inode, folder)`` of every file under the scanned
+folders with one ``SELECT`` into plain tuples, compares them with the walk, and writes
+nothing when nothing changed. What did change is written with ``executemany`` in one
+transaction per batch. Rows are handed out as streams (keyset pages under the lock), so a
+caller never needs a list of the whole library.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from .records import FILE_COLUMNS, ROW_COLUMNS, LibraryFile, file_from_row
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["UPSERT_FILE", "ScanRows", "Snapshot"]
+
+_KEEP = (
+    "excluded.version_id IS NULL AND excluded.sha256 IS NOT NULL AND files.sha256 = excluded.sha256"
+)
+_ID_COLUMNS = (
+    "model_id", "version_id", "file_id", "id_source", "lookup", "looked_up_at", "enriched_at",
+)  # fmt: skip
+_PLAIN_COLUMNS = (
+    "folder", "size", "mtime_ns", "dev", "ino", "sha256", "autov1", "autov2", "autov3",
+    "hash_source", "updated_at",
+)  # fmt: skip
+
+# Insert a file, or update it keeping its ids when its SHA256 did not change (and no new
+# ids are given); other bytes start over as ``pending``.
+UPSERT_FILE = (
+    f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join('?' * 19)}) "
+    "ON CONFLICT(path) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _PLAIN_COLUMNS)
+    + ", "
+    + ", ".join(f"{c}=CASE WHEN {_KEEP} THEN files.{c} ELSE excluded.{c} END" for c in _ID_COLUMNS)
+)
+
+# path -> (size or -1 when no SHA256 is stored, mtime_ns, ino, folder)
+Snapshot = dict[str, tuple[int, int, "int | None", "str | None"]]
+
+_PAGE = 2000
+
+
+class ScanRows:
+    """Mixed into :class:`~modelshelf.library.db.LibraryDB`: what the scan reads and writes."""
+
+    _conn: sqlite3.Connection
+    _lock: threading.RLock
+
+    def snapshot(self, roots: Iterable[str | os.PathLike[str]]) -> Snapshot:
+        """What is stored about every file under ``roots``, as plain tuples (one query)."""
+        from .db import under_roots
+
+        where, params = under_roots(roots)
+        folders: dict[str | None, str | None] = {}  # one string object per folder key
+        with self._lock:
+            cur = self._conn.execute(
+                "SELECT path, CASE WHEN sha256 IS NULL THEN -1 ELSE size END, mtime_ns, ino,"
+                f" folder FROM files {where}",
+                params,
+            )
+            return {
+                p: (size, mtime, ino, folders.setdefault(folder, folder))
+                for p, size, mtime, ino, folder in cur
+            }
+
+    def has_rows(self) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+
+    def find_twin(self, dev: int, ino: int, size: int, mtime_ns: int) -> LibraryFile | None:
+        """A hashed row of the same device, inode, size and mtime (a rename or a hard link)."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {ROW_COLUMNS} FROM files WHERE ino=? AND dev=? AND size=? AND"
+                " mtime_ns=? AND sha256 IS NOT NULL LIMIT 1",
+                (ino, dev, size, mtime_ns),
+            ).fetchone()
+        return file_from_row(row) if row else None
+
+    def write_scanned(self, rows: list[tuple]) -> None:
+        """Record many files at once (rows from :func:`~modelshelf.library.db.file_row`)."""
+        if rows:
+            with self._lock, self._conn:
+                self._conn.executemany(UPSERT_FILE, rows)
+
+    def relocate(self, rows: list[tuple[str | None, int, int, str]]) -> None:
+        """Store a new ``(folder, dev, ino, path)`` for files whose bytes did not change."""
+        if rows:
+            with self._lock, self._conn:
+                self._conn.executemany("UPDATE files SET folder=?, dev=?, ino=? WHERE path=?", rows)
+
+    def forget_paths(self, paths: list[str]) -> None:
+        if paths:
+            with self._lock, self._conn:
+                self._conn.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths])
+
+    def iter_files(
+        self,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        *,
+        where: str = "",
+        params: tuple = (),
+    ) -> Iterator[LibraryFile]:
+        """Stream the rows (under ``roots``; matching ``where``) in path order, page by page."""
+        from .db import under_roots
+
+        clause, base = ("WHERE 1", ()) if roots is None else under_roots(list(roots))
+        extra = f" AND ({where})" if where else ""
+        last = ""
+        while True:
+            with self._lock:
+                page = self._conn.execute(
+                    f"SELECT {ROW_COLUMNS} FROM files {clause} AND path > ?{extra}"
+                    f" ORDER BY path LIMIT {_PAGE}",
+                    (*base, last, *params),
+                ).fetchall()
+            for row in page:
+                yield file_from_row(row)
+            if len(page) < _PAGE:
+                return
+            last = page[-1][0]
+
+    def count_files(self, roots: Iterable[str | os.PathLike[str]] | None = None) -> int:
+        from .db import under_roots
+
+        clause, params = ("", ()) if roots is None else under_roots(list(roots))
+        with self._lock:
+            return self._conn.execute(f"SELECT count(*) FROM files {clause}", params).fetchone()[0]
+
+    def iter_due(
+        self, roots: Iterable[Path | str] | None = None, recheck_after: float = 0.0
+    ) -> Iterator[LibraryFile]:
+        """Unidentified rows never asked about, or asked longer than ``recheck_after`` ago."""
+        return self.iter_files(
+            roots,
+            where="version_id IS NULL AND (lookup = 'pending' OR coalesce(looked_up_at, 0) <= ?)",
+            params=(time.time() - recheck_after,),
+        )
