@@ -350,12 +350,26 @@ class Shelf:
 
         return link_file(self.library, self._civitai(), path, ref, settings=self.settings)
 
-    def updates(self, *, offline: bool = False, whole_library: bool = False) -> UpdatesReport:
+    def updates(
+        self,
+        *,
+        offline: bool = False,
+        whole_library: bool = False,
+        on_progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> UpdatesReport:
         """Installed models (in this layout's folders) that have a newer version."""
         from .library.operations import updates_in
 
         layout = None if whole_library else self.layout
-        return updates_in(self.library, self._civitai, layout, offline=offline)
+        return updates_in(
+            self.library,
+            self._civitai,
+            layout,
+            offline=offline,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
 
     def update_list(self, *, offline: bool = True) -> list[ModelUpdate]:
         """The models with updates, from the last check (no network by default)."""

@@ -220,7 +220,10 @@ def run_link(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_updates(args: argparse.Namespace, ctx: Any) -> int:
-    report = ctx.shelf.updates(offline=args.offline, whole_library=ctx.layout is None)
+    with _Bar("checking", as_bytes=False) as bar:
+        report = ctx.shelf.updates(
+            offline=args.offline, whole_library=ctx.layout is None, on_progress=bar
+        )
     updates = report.updates
     if ctx.json:
         print_json(

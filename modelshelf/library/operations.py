@@ -243,8 +243,13 @@ def updates_in(
     layout: HostLayout | None,
     *,
     offline: bool = False,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
 ) -> UpdatesReport:
-    """Models in ``layout`` (all when None) whose newest version is not the installed one."""
+    """Models in ``layout`` (all when None) whose newest version is not the installed one.
+
+    ``on_progress(models_checked, models)`` after each batch of 100 models asked.
+    """
     from .updates import check_updates
 
     roots = _roots(layout)
@@ -254,7 +259,10 @@ def updates_in(
             + ", ".join(str(d) for _, d in layout.scan_dirs()[:4])
             + "; check the path you gave."
         )
-    updates = db.updates() if offline else check_updates(db, civitai()).updates
+    if offline:
+        updates = db.updates()
+    else:
+        updates = check_updates(db, civitai(), on_progress=on_progress, cancel=cancel).updates
     identified = [f for f in db.identified() if _under(f.path, roots)]
     return UpdatesReport(
         updates=[u for u in updates if _under(u.path, roots)], identified=len(identified)
