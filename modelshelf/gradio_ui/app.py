@@ -39,7 +39,9 @@ def page_assets() -> tuple[str, str]:
 
 def _bridge(name: str) -> tuple[gr.Textbox, gr.Button]:
     arg = gr.Textbox(
-        show_label=False, container=False, elem_id=f"modelshelf_{name}_arg",
+        show_label=False,
+        container=False,
+        elem_id=f"modelshelf_{name}_arg",
         elem_classes=["modelshelf-hidden"],
     )
     go = gr.Button(f"{name}", elem_id=f"modelshelf_{name}_go", elem_classes=["modelshelf-hidden"])
@@ -54,7 +56,9 @@ def build_ui(ctx: UIContext) -> None:
             poll_on = gr.Button("poll on", elem_id="modelshelf_poll_on")
             poll_off = gr.Button("poll off", elem_id="modelshelf_poll_off")
             revision = gr.State(0)
-            jobs_json = gr.Textbox(elem_id="modelshelf_jobs_json", show_label=False, container=False)
+            jobs_json = gr.Textbox(
+                elem_id="modelshelf_jobs_json", show_label=False, container=False
+            )
         with gr.Tabs(elem_id="modelshelf_views"):
             with gr.Tab("Browse", id="browse", elem_id="modelshelf_tab_browse"):
                 browse = build_browse(ctx, bridges)
@@ -67,15 +71,31 @@ def build_ui(ctx: UIContext) -> None:
                 library_holder["h"] = build_library(ctx, bridges)
     h = downloads["handlers"]
     compat.poll(
-        h.tick, [revision], [revision, jobs_json],
-        interval=POLL_INTERVAL, start=poll_on, stop=poll_off, before=h.full,
+        h.tick,
+        [revision],
+        [revision, jobs_json],
+        interval=POLL_INTERVAL,
+        start=poll_on,
+        stop=poll_off,
+        before=h.full,
     )
     compat.js_event(jobs_json.change, "(v) => { modelshelfApplyJobs(v); }", jobs_json)
     refresh_arg, refresh_go = bridges["refresh"]
-    page_outputs = [browse["state"], browse["grid"], browse["label"], browse["prev"],
-                    browse["next"], browse["message"]]
-    refresh_go.click(lambda st: browse["handlers"].page(st, 0), browse["state"], page_outputs,
-                     api_name=False, show_progress="hidden")
+    page_outputs = [
+        browse["state"],
+        browse["grid"],
+        browse["label"],
+        browse["prev"],
+        browse["next"],
+        browse["message"],
+    ]
+    refresh_go.click(
+        lambda st: browse["handlers"].page(st, 0),
+        browse["state"],
+        page_outputs,
+        api_name=False,
+        show_progress="hidden",
+    )
     del refresh_arg
 
 

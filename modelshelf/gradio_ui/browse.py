@@ -84,6 +84,7 @@ class BrowseHandlers:
             tag=(filters.get("tag") or "").strip() or None,
             username=(filters.get("creator") or "").strip() or None,
             nsfw=True if max_nsfw > 1 else None,
+            limit=self.ctx.page_size,
             primary_file_only=_opt(filters.get("primary_only")),
             allow_no_credit=_opt(filters.get("no_credit")),
             allow_derivatives=_opt(filters.get("derivatives")),
@@ -92,7 +93,9 @@ class BrowseHandlers:
             if filters.get("commercial") in (None, "", ANY)
             else filters["commercial"],
             supports_generation=_opt(filters.get("supports_generation")),
-            visibility=None if filters.get("visibility") in (None, "", ANY) else filters["visibility"],
+            visibility=None
+            if filters.get("visibility") in (None, "", ANY)
+            else filters["visibility"],
             is_sdxl=_tri(filters.get("sdxl")),
             is_inpainting=_tri(filters.get("inpainting")),
         )
@@ -193,16 +196,19 @@ class BrowseHandlers:
             targets = self.ctx.targets(detail.model, version)
         except Exception as exc:  # noqa: BLE001
             return self._detail_failed(detail, exc)
-        choices = [(f"{v['name']} ({v.get('base_model') or '?'})", v["id"]) for v in view["versions"]]
+        choices = [
+            (f"{v['name']} ({v.get('base_model') or '?'})", v["id"]) for v in view["versions"]
+        ]
         return (
             detail,
             gr.update(visible=True),
             render.header_html(view),
             gr.update(choices=choices, value=version.get("id")),
-            render.access_html(version) + render.chips_html(
-                version.get("trained_words") or [], in_webui=in_webui
+            render.access_html(version)
+            + render.chips_html(version.get("trained_words") or [], in_webui=in_webui),
+            render.files_html(
+                version.get("files") or [], ref=version.get("ref") or "", targets=targets
             ),
-            render.files_html(version.get("files") or [], ref=version.get("ref") or "", targets=targets),
             render.gallery_html(version.get("images") or [], revealed=detail.revealed),
             "",
         )
@@ -219,7 +225,9 @@ class BrowseHandlers:
         images = (view.get("version") or {}).get("images") or []
         return render.gallery_html(images, revealed=detail.revealed), ""
 
-    def _detail_failed(self, detail: DetailState, exc: BaseException | None, text: str | None = None):
+    def _detail_failed(
+        self, detail: DetailState, exc: BaseException | None, text: str | None = None
+    ):
         message = text or sentence(exc)
         return (
             detail,
@@ -238,6 +246,7 @@ class BrowseHandlers:
         ref, _, file_id = (arg or "").partition("|")
         try:
             fid = int(file_id) if file_id.strip() else None
+            self.ctx.check_ref(ref)
             job = self.ctx.shelf.start_download(ref.strip(), file_id=fid)
         except Exception as exc:  # noqa: BLE001
             return render.message_html(sentence(exc), kind="error")
@@ -258,13 +267,17 @@ def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
             elem_id="modelshelf_provider",
         )
         nsfw = gr.Dropdown(
-            choices=NSFW_CHOICES, value=ctx.default_nsfw_label(), label="NSFW",
+            choices=NSFW_CHOICES,
+            value=ctx.default_nsfw_label(),
+            label="NSFW",
             elem_id="modelshelf_nsfw",
         )
     with gr.Row(equal_height=True):
         text = gr.Textbox(
-            label="Search", placeholder="Name, tag… or paste a model URL, id or AIR",
-            elem_id="modelshelf_search_text", scale=5,
+            label="Search",
+            placeholder="Name, tag… or paste a model URL, id or AIR",
+            elem_id="modelshelf_search_text",
+            scale=5,
         )
         go = gr.Button("Search", variant="primary", elem_id="modelshelf_search", scale=1)
     with gr.Accordion("Filters", open=False, elem_id="modelshelf_filters"):
@@ -286,7 +299,9 @@ def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
             diff_license = gr.Checkbox(label="Different licence allowed")
             supports = gr.Checkbox(label="Supports generation")
         with gr.Row():
-            visibility = gr.Dropdown([ANY, "public", "private"], value=ANY, label="Novita visibility")
+            visibility = gr.Dropdown(
+                [ANY, "public", "private"], value=ANY, label="Novita visibility"
+            )
             sdxl = gr.Dropdown([ANY, "Yes", "No"], value=ANY, label="Novita SDXL")
             inpainting = gr.Dropdown([ANY, "Yes", "No"], value=ANY, label="Novita inpainting")
     message = gr.HTML(elem_id="modelshelf_browse_msg")
@@ -303,16 +318,47 @@ def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
         gallery = gr.HTML(elem_id="modelshelf_gallery")
     detail_msg = gr.HTML(elem_id="modelshelf_detail_msg")
 
-    filter_inputs = [types, bases, sort, period, tag, creator, commercial, primary, no_credit,
-                     derivatives, diff_license, supports, visibility, sdxl, inpainting, nsfw]
-    names = ["types", "base_models", "sort", "period", "tag", "creator", "commercial",
-             "primary_only", "no_credit", "derivatives", "different_license",
-             "supports_generation", "visibility", "sdxl", "inpainting", "nsfw"]
+    filter_inputs = [
+        types,
+        bases,
+        sort,
+        period,
+        tag,
+        creator,
+        commercial,
+        primary,
+        no_credit,
+        derivatives,
+        diff_license,
+        supports,
+        visibility,
+        sdxl,
+        inpainting,
+        nsfw,
+    ]
+    names = [
+        "types",
+        "base_models",
+        "sort",
+        "period",
+        "tag",
+        "creator",
+        "commercial",
+        "primary_only",
+        "no_credit",
+        "derivatives",
+        "different_license",
+        "supports_generation",
+        "visibility",
+        "sdxl",
+        "inpainting",
+        "nsfw",
+    ]
     in_webui = ctx.in_webui
     detail_outputs = [detail_state, detail_box, header, version, words, files, gallery, detail_msg]
 
     def do_search(st, prov_label, txt, *values):
-        filters = dict(zip(names, values))
+        filters = dict(zip(names, values, strict=True))
         prov = dict(PROVIDERS).get(prov_label, "civitai")
         out = h.search(st, prov, txt, filters)
         if out[-1] == "ref":  # a pasted REF opens that model
@@ -322,23 +368,46 @@ def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
 
     search_outputs = [state, grid, label, prev, nxt, message, *detail_outputs]
     for trigger in (go.click, text.submit):
-        trigger(do_search, [state, provider, text, *filter_inputs], search_outputs,
-                api_name=False, show_progress="minimal")
+        trigger(
+            do_search,
+            [state, provider, text, *filter_inputs],
+            search_outputs,
+            api_name=False,
+            show_progress="minimal",
+        )
     page_outputs = [state, grid, label, prev, nxt, message]
     prev.click(lambda st: h.page(st, -1), state, page_outputs, api_name=False)
     nxt.click(lambda st: h.page(st, +1), state, page_outputs, api_name=False)
 
     open_arg, open_go = bridges["open"]
     open_go.click(
-        lambda ref, prov_label, level: h.open(ref, dict(PROVIDERS).get(prov_label), level, in_webui),
-        [open_arg, provider, nsfw], detail_outputs, api_name=False,
+        lambda ref, prov_label, level: h.open(
+            ref, dict(PROVIDERS).get(prov_label), level, in_webui
+        ),
+        [open_arg, provider, nsfw],
+        detail_outputs,
+        api_name=False,
     )
-    version.input(lambda d, v, level: h.show(d, v, level, in_webui),
-                  [detail_state, version, nsfw], detail_outputs, api_name=False)
+    version.input(
+        lambda d, v, level: h.show(d, v, level, in_webui),
+        [detail_state, version, nsfw],
+        detail_outputs,
+        api_name=False,
+    )
     reveal_arg, reveal_go = bridges["reveal"]
     reveal_go.click(h.reveal, [detail_state, reveal_arg], [gallery, detail_msg], api_name=False)
     dl_arg, dl_go = bridges["download"]
     queued = dl_go.click(h.download, dl_arg, detail_msg, api_name=False)
     compat.js_event(queued.then, "() => { modelshelfPollSoon(); }")
-    return {"provider": provider, "text": text, "go": go, "grid": grid, "next": nxt, "prev": prev,
-            "state": state, "label": label, "message": message, "handlers": h}
+    return {
+        "provider": provider,
+        "text": text,
+        "go": go,
+        "grid": grid,
+        "next": nxt,
+        "prev": prev,
+        "state": state,
+        "label": label,
+        "message": message,
+        "handlers": h,
+    }

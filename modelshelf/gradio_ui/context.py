@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import views
-from ..errors import ModelShelfError, sentence_for
+from ..errors import ModelShelfError
+
+try:
+    from ..errors import sentence_for
+except ImportError:  # older cores: the command line's one mapping
+    from ..cli.common import describe_error
+
+    def sentence_for(exc: BaseException) -> str:
+        return describe_error(exc)[0]
+
 
 __all__ = ["UIContext", "sentence"]
 
@@ -36,6 +45,7 @@ class UIContext:
     in_webui: bool = False
     default_provider: str = "civitai"
     default_nsfw: str = "PG-13"
+    page_size: int = 24  # cards per page (Civitai allows 1-100)
 
     # -- labels and levels --------------------------------------------------------------
     def nsfw_value(self, label: str | None) -> int:
@@ -53,9 +63,7 @@ class UIContext:
     def cards(self, models: Iterable[Any], *, max_nsfw: int) -> list[dict[str, Any]]:
         models = list(models)
         badges = self.shelf.badges(models) if models else {}
-        return [
-            views.model_card(m, badge=badges.get(m.id), max_nsfw=max_nsfw) for m in models
-        ]
+        return [views.model_card(m, badge=badges.get(m.id), max_nsfw=max_nsfw) for m in models]
 
     def detail(self, model: Any, version_id: int | None, *, max_nsfw: int) -> dict[str, Any]:
         return views.model_detail(model, version_id, max_nsfw=max_nsfw)
@@ -65,6 +73,15 @@ class UIContext:
 
     def job_view(self, job: Any) -> dict[str, Any]:
         return views.job_view(job)
+
+    def check_ref(self, ref: str) -> None:
+        """Refuse a malformed REF now, as a sentence, rather than as a failed job later.
+
+        (``Shelf.start_download`` queues any text; the check belongs there.)
+        """
+        from ..refs import parse_ref
+
+        parse_ref(ref.strip(), self.shelf.settings.civitai_url)
 
     def targets(self, model: Any, version: dict[str, Any]) -> dict[Any, str]:
         """Where each file of ``version`` would go (or why it cannot), before any download."""

@@ -30,6 +30,7 @@ class BackgroundTask:
         self._thread: threading.Thread | None = None
         self.cancel = threading.Event()
         self.state = "idle"  # idle, running, done, failed, cancelled
+        self.stage = ""
         self.done = 0
         self.total: int | None = None
         self.result: Any = None
@@ -50,7 +51,11 @@ class BackgroundTask:
             self._thread.start()
         return True
 
-    def _progress(self, done: Any = None, total: Any = None, *_: Any) -> None:
+    def _progress(self, *args: Any) -> None:
+        """``(done, total)`` or the scan's ``(stage, done, total)``."""
+        if args and isinstance(args[0], str):
+            self.stage, args = args[0], args[1:]
+        done, total = (list(args) + [None, None])[:2]
         if isinstance(done, (int, float)):
             self.done = int(done)
         if isinstance(total, (int, float)):
@@ -76,9 +81,18 @@ class BackgroundTask:
 
     def status(self) -> dict[str, Any]:
         total = self.total
-        text = f"{self.done} of {total} files" if total else f"{self.done} files"
-        return {"state": self.state, "done": self.done, "total": total, "text": text,
-                "error": self.error, "revision": self.revision}
+        if self.stage == "hashing":
+            text = f"hashing {self.done * 100 // total if total else 0}%"
+        else:
+            text = f"{self.stage or 'working'} {self.done}" + (f" of {total}" if total else "")
+        return {
+            "state": self.state,
+            "done": self.done,
+            "total": total,
+            "text": text,
+            "error": self.error,
+            "revision": self.revision,
+        }
 
 
 def _e(value: Any) -> str:
@@ -93,10 +107,14 @@ class LibraryHandlers:
         self.scan_task = BackgroundTask("scan")
         self.update_task = BackgroundTask("updates")
         self._seen: dict[str, int] = {}
+        self._linked: set[str] = set()  # paths linked by hand since the last scan
 
     def tasks_status(self) -> dict[str, Any]:
         """Both tasks for the poll; ``changed`` when either moved since the last call."""
-        out: dict[str, Any] = {"scan": self.scan_task.status(), "updates": self.update_task.status()}
+        out: dict[str, Any] = {
+            "scan": self.scan_task.status(),
+            "updates": self.update_task.status(),
+        }
         changed = False
         for key, status in (("scan", out["scan"]), ("updates", out["updates"])):
             if self._seen.get(key) != status["revision"]:
@@ -109,20 +127,24 @@ class LibraryHandlers:
         started = self.scan_task.start(
             lambda progress, cancel: self.ctx.shelf.scan(on_progress=progress, cancel=cancel)
         )
+        if started:
+            self._linked.clear()
         text = "Scanning the models folders…" if started else "A scan is already running."
         return render.message_html(text)
 
     def check_updates(self) -> str:
-        started = self.update_task.start(
-            lambda progress, cancel: self.ctx.shelf.updates(on_progress=progress)
-        )
+        started = self.update_task.start(lambda progress, cancel: self.ctx.shelf.updates())
         text = "Checking Civitai for newer versions…" if started else "Already checking."
         return render.message_html(text)
 
     def _unknown(self) -> list[Any]:
         report = self.scan_task.result
         items = getattr(report, "items", None) or []
-        return [i for i in items if getattr(i, "model_id", None) is None]
+        return [
+            i
+            for i in items
+            if getattr(i, "version_id", None) is None and str(i.path) not in self._linked
+        ]
 
     def _updates(self) -> list[Any]:
         result = self.update_task.result
@@ -135,38 +157,42 @@ class LibraryHandlers:
         if self.scan_task.error:
             parts.append(render.message_html(self.scan_task.error, kind="error"))
         if report is not None:
-            items = getattr(report, "items", None) or []
-            unknown = self._unknown()
-            parts.append(
-                f'<div class="modelshelf-counts"><b>{len(items)}</b> files · '
-                f'<b>{len(items) - len(unknown)}</b> identified · <b>{len(unknown)}</b> unknown</div>'
-            )
-            if unknown:
-                rows = "".join(
-                    f'<tr><td class="modelshelf-fname">{_e(getattr(item, "path", ""))}</td>'
-                    f'<td><input type="text" class="modelshelf-ref" placeholder="REF: 12345@67890"'
-                    f' aria-label="REF for {_e(getattr(item, "path", ""))}" data-modelshelf-row="{i}">'
-                    f'<button type="button" class="modelshelf-btn" data-modelshelf-link="{i}">Link</button></td></tr>'
-                    for i, item in enumerate(unknown)
-                )
-                parts.append(f'<table class="modelshelf-files"><tr><th>Unknown file</th><th></th></tr>{rows}</table>')
+            parts.append(self._scan_html(report))
         if self.update_task.error:
             parts.append(render.message_html(self.update_task.error, kind="error"))
         updates = self._updates()
         if self.update_task.state == "done" and not updates:
             parts.append(render.message_html("Every identified model is up to date."))
         if updates:
-            rows = "".join(
-                f'<tr><td>{_e(getattr(u, "model_name", None) or getattr(u, "path", ""))}</td>'
-                f'<td>{_e(getattr(u, "latest_version_name", ""))}</td>'
-                f'<td><button type="button" class="modelshelf-btn primary" data-modelshelf-update="{i}">Update</button></td></tr>'
+            primary = "modelshelf-btn primary"
+            rows = (
+                f"<tr><td>{_e(u.model_name or u.path)}</td><td>{_e(u.latest_version_name)}</td>"
+                f"<td>{render.button('Update', 'update', i, cls=primary)}</td></tr>"
                 for i, u in enumerate(updates)
             )
-            parts.append(
-                '<table class="modelshelf-files"><tr><th>Model</th><th>New version</th><th></th></tr>'
-                f"{rows}</table>"
-            )
+            parts.append(render.table_html(["Model", "New version", ""], rows))
         return "".join(parts) or render.message_html("Scan to see the models you have.")
+
+    def _scan_html(self, report: Any) -> str:
+        items = getattr(report, "items", None) or []
+        unknown = self._unknown()
+        known = len(items) - len(unknown)
+        parts = [
+            f'<div class="modelshelf-counts"><b>{len(items)}</b> files · <b>{known}</b> '
+            f"identified · <b>{len(unknown)}</b> unknown</div>"
+        ]
+        if getattr(report, "failure", None):
+            parts.append(render.message_html(report.failure, kind="warn"))
+        if unknown:
+            rows = (
+                f'<tr><td class="modelshelf-fname">{_e(item.path)}</td><td>'
+                '<input type="text" class="modelshelf-ref" placeholder="REF: 12345@67890"'
+                f' aria-label="REF for {_e(item.path)}">'
+                f"{render.button('Link', 'link', i)}</td></tr>"
+                for i, item in enumerate(unknown)
+            )
+            parts.append(render.table_html(["Unknown file", "Civitai REF"], rows))
+        return "".join(parts)
 
     def update(self, index: Any) -> str:
         """Download the newer version beside the old one."""
@@ -174,7 +200,9 @@ class LibraryHandlers:
             u = self._updates()[int(index)]
             job = self.ctx.shelf.start_download(f"{u.model_id}@{u.latest_version_id}")
         except (IndexError, ValueError):
-            return render.message_html("That list is out of date; check for updates again.", kind="error")
+            return render.message_html(
+                "That list is out of date; check for updates again.", kind="error"
+            )
         except Exception as exc:  # noqa: BLE001
             return render.message_html(sentence(exc), kind="error")
         name = self.ctx.job_view(job).get("name") or "the new version"
@@ -186,12 +214,14 @@ class LibraryHandlers:
         try:
             item = self._unknown()[int(index)]
         except (IndexError, ValueError):
-            return gr.update(), render.message_html("That list is out of date; scan again.", kind="error")
+            return gr.update(), render.message_html(
+                "That list is out of date; scan again.", kind="error"
+            )
         try:
-            result = self.ctx.shelf.link(item.path, ref.strip())
+            self.ctx.shelf.link(item.path, ref.strip())
         except Exception as exc:  # noqa: BLE001
             return gr.update(), render.message_html(sentence(exc), kind="error")
-        item.model_id = getattr(result, "model_id", None) or getattr(item, "model_id", None) or 0
+        self._linked.add(str(item.path))
         return self.render(), render.message_html(f"Linked {item.path}.")
 
 

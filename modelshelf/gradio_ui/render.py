@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "BADGE_LABELS",
+    "button",
     "access_html",
     "cards_html",
     "chips_html",
@@ -21,6 +22,7 @@ __all__ = [
     "gallery_html",
     "header_html",
     "message_html",
+    "table_html",
 ]
 
 BADGE_LABELS = {"installed": "Installed", "update": "Update"}
@@ -49,6 +51,20 @@ def _count(value: Any) -> str:
     return f"{value:g}"
 
 
+def button(label: str, data: str, value: Any, *, cls: str = "modelshelf-btn") -> str:
+    """A page button that the page script maps to a bridge (``data-modelshelf-<data>``)."""
+    return (
+        f'<button type="button" class="{cls}" data-modelshelf-{data}="{_e(value)}">'
+        f"{_e(label)}</button>"
+    )
+
+
+def table_html(headers: Iterable[str], rows: Iterable[str]) -> str:
+    """A table of already rendered ``<tr>`` rows."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    return f'<table class="modelshelf-files"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
 def message_html(text: str | None, *, kind: str = "info") -> str:
     """One sentence for a person (``kind`` info or error); empty when there is none."""
     if not text:
@@ -68,7 +84,10 @@ def _picture(thumb: Mapping[str, Any] | None, *, alt: str, extra: str = "") -> s
     if url and not thumb.get("hidden"):
         return f'<img src="{_e(url)}" alt="{_e(alt)}" loading="lazy"{size}{extra}>'
     if placeholder:
-        return f'<img src="{_e(placeholder)}" alt="{_e(alt)} (hidden)" class="modelshelf-blur"{size}{extra}>'
+        return (
+            f'<img src="{_e(placeholder)}" alt="{_e(alt)} (hidden)" class="modelshelf-blur"'
+            f"{size}{extra}>"
+        )
     return f'<div class="modelshelf-noimg" aria-label="{_e(alt)} (hidden)"></div>'
 
 
@@ -90,7 +109,8 @@ def cards_html(cards: Iterable[Mapping[str, Any]]) -> str:
             veil = f'<span class="modelshelf-veil">NSFW {_e(thumb.get("nsfw_label") or "")}</span>'
         facts = " · ".join(_e(x) for x in (card.get("type"), card.get("base_model")) if x)
         parts.append(
-            f'<button type="button" class="modelshelf-card" data-modelshelf-open="{_e(card.get("ref"))}"'
+            f'<button type="button" class="modelshelf-card"'
+            f' data-modelshelf-open="{_e(card.get("ref"))}"'
             f' title="{_e(name)}">'
             f'<span class="modelshelf-thumb">{_picture(thumb, alt=name)}{veil}{badge_html}</span>'
             f'<span class="modelshelf-card-name">{_e(name)}</span>'
@@ -129,7 +149,10 @@ def chips_html(words: Iterable[str], *, in_webui: bool) -> str:
         for w in words
     )
     joined = _e(", ".join(words))
-    actions = [f'<button type="button" class="modelshelf-link" data-modelshelf-copy="{joined}">Copy all</button>']
+    actions = [
+        f'<button type="button" class="modelshelf-link" data-modelshelf-copy="{joined}">'
+        "Copy all</button>"
+    ]
     if in_webui:
         for tab in ("txt2img", "img2img"):
             actions.append(
@@ -170,15 +193,19 @@ def files_html(files: Iterable[Mapping[str, Any]], *, ref: str, targets: Mapping
             "<tr>"
             f'<td class="modelshelf-fname">{_e(f.get("name"))}{primary}</td>'
             f"<td>{_e(f.get('size_text'))}</td><td>{facts}</td>"
-            f"<td>{_scan('Pickle', f.get('pickle_scan'))} {_scan('Virus', f.get('virus_scan'))}</td>"
+            f"<td>{_scan('Pickle', f.get('pickle_scan'))} "
+            f"{_scan('Virus', f.get('virus_scan'))}</td>"
             f'<td class="modelshelf-target" title="Target folder">{_e(targets.get(fid, ""))}</td>'
-            f'<td><button type="button" class="modelshelf-btn lg primary" data-modelshelf-download="{_e(ref)}"'
+            '<td><button type="button" class="modelshelf-btn primary"'
+            f' data-modelshelf-download="{_e(ref)}"'
             f' data-modelshelf-file="{_e(fid)}">Download</button></td>'
             "</tr>"
         )
     if not rows:
         return '<div class="modelshelf-muted">This version has no files to download.</div>'
-    head = "<tr><th>File</th><th>Size</th><th>Format</th><th>Scans</th><th>Goes to</th><th></th></tr>"
+    head = (
+        "<tr><th>File</th><th>Size</th><th>Format</th><th>Scans</th><th>Goes to</th><th></th></tr>"
+    )
     return f'<table class="modelshelf-files">{head}{"".join(rows)}</table>'
 
 
@@ -200,7 +227,7 @@ def gallery_html(images: Iterable[Mapping[str, Any]], *, revealed: Mapping[int, 
                 f'<button type="button" class="modelshelf-link modelshelf-reveal"'
                 f' data-modelshelf-reveal="{index}">reveal</button>'
             )
-        params = image.get("params") or {}
+        params = {} if thumb.get("hidden") else image.get("params") or {}  # a hidden prompt too
         rows = "".join(
             f"<dt>{label}</dt><dd>{_e(params[key])}</dd>"
             for key, label in _PARAM_LABELS
