@@ -183,7 +183,7 @@ def add_catalogue(fake, storage, *, fillers: int = 30) -> None:
 
 
 def image_requests(fake, name: str) -> list:
-    return fake.requests_to(rf"/img/xG1nkqKTMzGDvpLrqFT7WA/{name}/")
+    return fake.requests_to(rf"/img/xG1nkqKTMzGDvpLrqFT7WA/{name}/.*")
 
 
 def free_port() -> int:

@@ -36,9 +36,17 @@ def js_event(listener: Callable[..., Any], js: str, inputs: Any = None, outputs:
     return listener(None, inputs, outputs, **{key: js})
 
 
+def local_theme():
+    """Gradio's default theme with system fonts: the page asks nothing of any other host."""
+    return gr.themes.Default(
+        font=("ui-sans-serif", "system-ui", "sans-serif"),
+        font_mono=("ui-monospace", "SFMono-Regular", "monospace"),
+    )
+
+
 def blocks_kwargs(*, title: str, css: str | None, head: str | None) -> dict[str, Any]:
     """Keyword arguments of ``gr.Blocks`` for a page of our own (standalone)."""
-    kwargs: dict[str, Any] = {"title": title, "analytics_enabled": False}
+    kwargs: dict[str, Any] = {"title": title, "analytics_enabled": False, "theme": local_theme()}
     if css:
         kwargs["css"] = css
     if head and GRADIO_MAJOR >= 4:

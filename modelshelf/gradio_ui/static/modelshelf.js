@@ -224,14 +224,18 @@ function modelshelfSetUp() {
     return true;
 }
 
+function modelshelfWatchForRoot() {
+    if (modelshelfSetUp()) return;
+    var observer = new MutationObserver(function () {
+        if (modelshelfSetUp()) observer.disconnect();
+    });
+    observer.observe(document.body, { childList: true, subtree: true });
+}
+
 if (typeof onUiLoaded === "function") {
     onUiLoaded(modelshelfSetUp);  // A1111, Forge, SD.Next
+} else if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", modelshelfWatchForRoot);
 } else {
-    document.addEventListener("DOMContentLoaded", function () {
-        if (modelshelfSetUp()) return;
-        var observer = new MutationObserver(function () {
-            if (modelshelfSetUp()) observer.disconnect();
-        });
-        observer.observe(document.body, { childList: true, subtree: true });
-    });
+    modelshelfWatchForRoot();  // Gradio 4 adds `head` scripts after the page has loaded
 }
