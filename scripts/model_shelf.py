@@ -15,6 +15,7 @@ import logging
 
 from modules import paths, script_callbacks, shared
 
+import modelshelf  # noqa: F401  (the extension folder is on sys.path while this file loads)
 from modelshelf.errors import ModelShelfError
 
 log = logging.getLogger("modelshelf")

@@ -29,12 +29,21 @@ from ui_support import (  # noqa: E402
 )
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI"):
         raise RuntimeError("chromium is missing; tests/env/setup.sh installs it")
-    pytest.skip("chromium is not installed (tests/env/setup.sh installs it)", allow_module_level=True)
+    pytest.skip(
+        "chromium is not installed (tests/env/setup.sh installs it)", allow_module_level=True
+    )
 
 WAIT = 30_000  # ms: a deadline for conditions, never a sleep
 
@@ -47,8 +56,12 @@ def world(tmp_path_factory):
     civitai.start()
     storage.start()
     add_catalogue(civitai, storage)
-    env = {"MODELSHELF_HOME": str(home), "MODELSHELF_CIVITAI_URL": civitai.url,
-           "MODELSHELF_MAX_RETRY_WAIT": "0.05", "NO_PROXY": "127.0.0.1,127.0.0.2,localhost"}
+    env = {
+        "MODELSHELF_HOME": str(home),
+        "MODELSHELF_CIVITAI_URL": civitai.url,
+        "MODELSHELF_MAX_RETRY_WAIT": "0.05",
+        "NO_PROXY": "127.0.0.1,127.0.0.2,localhost",
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -94,9 +107,7 @@ def card_names(page) -> list[str]:
 
 
 def wait_names(page, predicate) -> list[str]:
-    page.wait_for_function(
-        "() => document.querySelectorAll('.modelshelf-card').length > 0"
-    )
+    page.wait_for_function("() => document.querySelectorAll('.modelshelf-card').length > 0")
     deadline_names = card_names(page)
     for _ in range(300):
         if predicate(deadline_names):
@@ -154,7 +165,9 @@ def test_open_a_model_copy_a_word_and_reveal_on_purpose(page, world):
         "() => [...document.querySelectorAll('.modelshelf-shot img')]"
         ".some(i => i.src.includes('ink-2/anim=false,width=320') && i.complete)"
     )
-    assert [r.path for r in image_requests(civitai, "ink-2")][0].endswith("anim=false,width=320/ink-2.png")
+    assert [r.path for r in image_requests(civitai, "ink-2")][0].endswith(
+        "anim=false,width=320/ink-2.png"
+    )
 
 
 def test_download_shows_progress_and_places_the_file(page, world):
@@ -220,15 +233,18 @@ def test_gated_download_fails_as_a_sentence(page):
 )
 def test_bad_input_is_a_sentence(page, what, text):
     search(page, text)
-    msg = page.locator("#modelshelf_detail_msg [role=alert], #modelshelf_browse_msg [role=alert], "
-                       "#modelshelf_grid")
+    msg = page.locator(
+        "#modelshelf_detail_msg [role=alert], #modelshelf_browse_msg [role=alert], #modelshelf_grid"
+    )
     msg.first.wait_for()
     body = page.locator("body").inner_text()
     assert "Traceback" not in body
     shot(page, f"06-bad-{what}")
 
 
-@pytest.mark.parametrize(("status", "body"), [(500, {"error": "boom"}), (200, "<html>Cloudflare</html>")])
+@pytest.mark.parametrize(
+    ("status", "body"), [(500, {"error": "boom"}), (200, "<html>Cloudflare</html>")]
+)
 def test_a_broken_server_is_a_sentence_and_no_spinner_stays(page, world, status, body):
     civitai, _, _ = world
     civitai.fail_next(r"/api/v1/models", status, body, times=20)
@@ -237,8 +253,10 @@ def test_a_broken_server_is_a_sentence_and_no_spinner_stays(page, world, status,
         alert = page.locator("#modelshelf_browse_msg [role=alert]")
         alert.wait_for()
         assert alert.inner_text().strip().endswith(".")
-        page.wait_for_function("() => !document.querySelector('#modelshelf_grid .pending, "
-                               "#modelshelf_browse_msg .pending, .generating')")
+        page.wait_for_function(
+            "() => !document.querySelector('#modelshelf_grid .pending, "
+            "#modelshelf_browse_msg .pending, .generating')"
+        )
         assert page.get_by_role("button", name="Search", exact=True).is_enabled()
         shot(page, f"07-server-{status}")
     finally:

@@ -283,9 +283,7 @@ def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
     with gr.Accordion("Filters", open=False, elem_id="modelshelf_filters"):
         with gr.Row():
             types = gr.Dropdown(list(MODEL_TYPES), multiselect=True, label="Type")
-            bases = gr.Dropdown(
-                list(BASE_MODELS), multiselect=True, label="Base model", allow_custom_value=True
-            )
+            bases = gr.Dropdown(list(BASE_MODELS), multiselect=True, label="Base model")
             sort = gr.Dropdown(list(SORTS), value=None, label="Sort")
             period = gr.Dropdown(list(PERIODS), value=None, label="Period")
         with gr.Row():
@@ -364,7 +362,8 @@ def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
         if out[-1] == "ref":  # a pasted REF opens that model
             opened = h.open(txt, prov, filters.get("nsfw"), in_webui)
             return (st, gr.update(), gr.update(), gr.update(), gr.update(), "", *opened)
-        return (*out, *([gr.update()] * len(detail_outputs)))
+        keep = [gr.update()] * (len(detail_outputs) - 1)
+        return (*out, *keep, "")  # a new search clears the last detail message
 
     search_outputs = [state, grid, label, prev, nxt, message, *detail_outputs]
     for trigger in (go.click, text.submit):
