@@ -154,3 +154,14 @@ def test_a_skipped_install_still_loads_the_tab_and_says_what_is_missing(webui, m
     tabs = on_ui_tabs()
     text = " ".join(labels(tabs[0][0]))
     assert "nope-pkg" in text and "pip install" in text
+
+
+def test_the_webui_loads_the_same_page_script_and_styles():
+    # A1111 loads only javascript/*.js (top level) and the root style.css; they are copies
+    # of the files `modelshelf ui` embeds (cp modelshelf/gradio_ui/static/* after a change).
+    static = ROOT / "modelshelf" / "gradio_ui" / "static"
+    assert (ROOT / "javascript" / "modelshelf.js").read_bytes() == (
+        static / "modelshelf.js"
+    ).read_bytes()
+    assert (ROOT / "style.css").read_bytes() == (static / "modelshelf.css").read_bytes()
+    assert not list((ROOT / "javascript").glob("*.mjs"))
