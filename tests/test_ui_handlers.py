@@ -90,7 +90,7 @@ def test_filters_reach_the_query(ctx, fake_civitai):
     assert req.params("types") == ["LORA"] and req.params("baseModels") == ["SD 1.5"]
     assert req.param("sort") == "Newest" and req.param("period") == "Month"
     assert req.param("tag") == "style" and req.param("username") == "inkmaker"
-    assert req.param("primaryFileOnly") == "true" and req.param("allowNoCredit") == "true"
+    assert req.param("primaryFileOnly") == "true"  # licence flags are filtered by the core
     assert req.param("nsfw") == "true"
 
 
