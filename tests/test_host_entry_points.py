@@ -65,9 +65,14 @@ def test_comfyui_loads_the_pack_under_its_folder_name(monkeypatch):
 
 
 def test_a1111_runs_the_script_with_the_extension_on_sys_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "a1111_stubs"))  # the WebUI's `modules`
     monkeypatch.syspath_prepend(str(ROOT))
+    for name in [m for m in sys.modules if m == "modules" or m.startswith("modules.")]:
+        monkeypatch.delitem(sys.modules, name)
     namespace = runpy.run_path(str(ROOT / "scripts" / "model_shelf.py"))
     assert namespace["modelshelf"].__version__
+    for name in [m for m in sys.modules if m == "modules" or m.startswith("modules.")]:
+        monkeypatch.delitem(sys.modules, name)
 
 
 def test_no_scripts_package_marker():

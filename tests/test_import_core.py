@@ -1,4 +1,7 @@
-"""The core imports with no host (A1111, ComfyUI) and no Gradio importable."""
+"""The core imports with no host (A1111, ComfyUI) and no Gradio importable.
+
+``modelshelf.gradio_ui`` is the Gradio UI (DESIGN.md), the one sub-package that imports it.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ BLOCKER = textwrap.dedent(
     sys.meta_path.insert(0, Block())
     import modelshelf
     names = [m.name for m in pkgutil.walk_packages(modelshelf.__path__, "modelshelf.")
-             if not m.name.endswith("__main__")]
+             if not m.name.endswith("__main__")
+             and not m.name.startswith("modelshelf.gradio_ui")]  # the UI: Gradio by design
     for name in names:
         __import__(name)
     leaked = sorted(n for n in sys.modules if n.split(".")[0] in BLOCKED)

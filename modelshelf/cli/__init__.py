@@ -14,7 +14,7 @@ import sys
 
 __all__ = ["EXIT_STATUSES", "MODULES", "build_parser", "main"]
 
-MODULES = ("search", "show", "download", "library", "resolve", "config")
+MODULES = ("search", "show", "download", "library", "resolve", "config", "ui")
 
 
 EXIT_STATUSES = (
