@@ -165,7 +165,7 @@ function modelshelfApplyJobs(text) {
             list.insertBefore(row, list.firstChild);
         }
         var before = modelshelfState.jobs[job.id];
-        if (!data.full && job.state === "done" && before && before !== "done") finished = true;
+        if (!data.full && job.state === "done" && before !== "done") finished = true;  // seen first as done too
         modelshelfState.jobs[job.id] = job.state;
         modelshelfFillRow(row, job);
     });
