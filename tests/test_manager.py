@@ -362,3 +362,15 @@ def test_two_processes_share_the_record_without_interrupting_each_other(settings
     states = {j.request.ref: j.state for j in later.jobs()}
     assert states == {"held-by-the-other-process": "interrupted", "mine": "done"}
     later.shutdown()
+
+
+def test_a_failure_outside_our_errors_still_reads_as_a_sentence(settings):
+    import errno
+
+    def runner(request, on_progress, cancel):
+        raise OSError(errno.ENOSPC, "No space left on device", "/models/x.safetensors")
+
+    manager = DownloadManager(settings, runner=runner)
+    job = manager.wait(manager.submit(DownloadRequest(ref="full")), TIMEOUT)
+    assert job.state == "failed" and job.error.startswith("The disk is full")
+    manager.shutdown()

@@ -313,13 +313,11 @@ class DownloadManager:
             changes = {"state": state, "error": str(exc) or "Cancelled.", "exit_code": 130}
         except ModelShelfError as exc:
             changes = {"state": FAILED, "error": str(exc), "exit_code": exc.exit_code}
-        except Exception as exc:  # a bug: keep the worker alive, record a sentence
+        except Exception as exc:  # a full disk, or a bug: keep the worker alive, say it
+            from ..errors import exit_status, sentence_for
+
             log.exception("download %s failed", job.id)
-            changes = {
-                "state": FAILED,
-                "error": f"Unexpected error ({type(exc).__name__}); see the log for details.",
-                "exit_code": 1,
-            }
+            changes = {"state": FAILED, "error": sentence_for(exc), "exit_code": exit_status(exc)}
         else:
             data = result_dict(result)
             changes = {"state": DONE, "result": data, "speed": None, "eta": 0.0}
