@@ -7,12 +7,15 @@ traceback, and the CLI exits with :func:`exit_status`.
 
     ModelShelfError (1)
     ├── BadInputError (2)            ValueError too
-    │   └── UnsupportedTypeError (2) a model type with no folder in this host
+    │   ├── UnsupportedTypeError (2) a model type with no folder in this host
+    │   ├── UnsafeFileError (2)      Civitai's scan found danger; not allowed
+    │   └── UsageError (2)           bad command-line usage
     ├── NotFoundError (3)            LookupError too
     ├── AccessError (4)              PermissionError too
     │   ├── NeedsApiKeyError (4)
     │   ├── EarlyAccessError (4)     .deadline
-    │   └── DownloadsDisabledError (4)
+    │   ├── DownloadsDisabledError (4)
+    │   └── CivitaiDownloadRequired (4) a public Novita model: .civitai_version_id
     ├── IntegrityError (5)           hash or size mismatch, HTML instead of a model
     ├── NetworkError (6)             ConnectionError too
     │   ├── RateLimitedError (6)     .retry_after
@@ -34,6 +37,7 @@ from typing import Any
 __all__ = [
     "AccessError",
     "BadInputError",
+    "CivitaiDownloadRequired",
     "DiskSpaceError",
     "DownloadsDisabledError",
     "EarlyAccessError",
@@ -44,7 +48,9 @@ __all__ = [
     "NotFoundError",
     "RateLimitedError",
     "ServerError",
+    "UnsafeFileError",
     "UnsupportedTypeError",
+    "UsageError",
     "UserCancelledError",
     "error_for_exception",
     "error_for_status",
@@ -83,6 +89,14 @@ class UnsupportedTypeError(BadInputError):
     """A model type that has no folder in the chosen host layout."""
 
 
+class UsageError(BadInputError):
+    """Bad command-line usage (argparse's complaints), exit status 2."""
+
+
+class UnsafeFileError(BadInputError):
+    """The file's pickle or virus scan found danger and the person did not allow it."""
+
+
 class NotFoundError(ModelShelfError, LookupError):
     """The model, version, file or hash does not exist (or is not published)."""
 
@@ -109,6 +123,14 @@ class EarlyAccessError(AccessError):
 
 class DownloadsDisabledError(AccessError):
     """The creator disabled downloads, or the file is archived."""
+
+
+class CivitaiDownloadRequired(AccessError):
+    """A public Novita model whose file is downloaded from Civitai (``civitai_version_id``)."""
+
+    def __init__(self, message: str, *, civitai_version_id: int, **kw: Any):
+        super().__init__(message, **kw)
+        self.civitai_version_id = civitai_version_id
 
 
 class IntegrityError(ModelShelfError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelshelf.download.choose import FilePreference, UnsafeFileError, choose_file
-from modelshelf.errors import BadInputError, DownloadsDisabledError, NotFoundError
+from modelshelf.download.choose import FilePreference, choose_file
+from modelshelf.errors import BadInputError, DownloadsDisabledError, NotFoundError, UnsafeFileError
 from modelshelf.settings import load_settings
 from modelshelf.types import ModelFile, ModelVersion
 

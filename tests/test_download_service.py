@@ -13,7 +13,6 @@ from fakes.factory import make_file, make_image, make_model, make_safetensors, m
 from fakes.httpserver import Reply
 from fakes.storage import link_storage
 
-from modelshelf.download.choose import UnsafeFileError
 from modelshelf.download.service import download, plan
 from modelshelf.errors import (
     DownloadsDisabledError,
@@ -21,6 +20,7 @@ from modelshelf.errors import (
     IntegrityError,
     NeedsApiKeyError,
     NotFoundError,
+    UnsafeFileError,
     UnsupportedTypeError,
 )
 from modelshelf.layout import resolve_layout

@@ -14,13 +14,14 @@ from modelshelf.cache import ResponseCache
 from modelshelf.errors import (
     AccessError,
     BadInputError,
+    CivitaiDownloadRequired,
     NeedsApiKeyError,
     NotFoundError,
     RateLimitedError,
     ServerError,
 )
 from modelshelf.http import RetryPolicy
-from modelshelf.providers.novita import CivitaiDownloadRequired, NovitaProvider, novita_error
+from modelshelf.providers.novita import NovitaProvider, novita_error
 from modelshelf.providers.novita_parse import civitai_version_id_from_sd_name, parse_page
 from modelshelf.settings import load_settings
 from modelshelf.types import SearchQuery

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import BadInputError, error_for_exception, exit_status, sentence_for
+from ..errors import UsageError, error_for_exception, exit_status, sentence_for
 from ..http import add_retry_listener
 
 if TYPE_CHECKING:
@@ -63,10 +63,6 @@ __all__ = [
 PROG = "modelshelf"
 LAYOUTS = ("a1111", "forge", "sdnext", "comfyui")
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(BadInputError):
-    """Bad command-line usage (argparse's complaints), exit status 2."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

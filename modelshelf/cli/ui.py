@@ -13,8 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
-from ..errors import BadInputError, ModelShelfError
-from .common import UsageError, add_location_args
+from ..errors import BadInputError, ModelShelfError, UsageError
+from .common import add_location_args
 
 __all__ = ["register", "run_ui"]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import BadInputError, DownloadsDisabledError, NotFoundError
+from ..errors import BadInputError, DownloadsDisabledError, NotFoundError, UnsafeFileError
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -24,10 +24,6 @@ __all__ = ["FilePreference", "UnsafeFileError", "choose_file", "is_pickle", "is_
 # File types that are interchangeable variants of "the model" (Civitai's file.type).
 MODEL_TYPES = frozenset({"model", "pruned model"})
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
-
-
-class UnsafeFileError(BadInputError):
-    """The file's pickle or virus scan found danger and the user did not allow it."""
 
 
 @dataclass

@@ -144,11 +144,11 @@ def _resolve(
 
     get = providers or (lambda name: get_provider(name, settings))
     if ref.provider == "novita":
-        from .novita_source import resolve_novita
+        from ..providers.novita_target import resolve_novita
 
         novita = get("novita")
         n_model, n_version = resolve_version(ref, novita)
-        target = resolve_novita(n_model, n_version)
+        target = resolve_novita(n_version, model=n_model)
         if not target.via_civitai:
             return "novita", novita, n_model, n_version, target
         ref = Ref("civitai", None, target.civitai_version_id, text=ref.text)
@@ -242,6 +242,7 @@ def plan(
             return novita_download_source(
                 novita_target,
                 provider,
+                model=model,
                 fresh_provider=lambda: get_provider("novita", settings, use_cache=False),
             )
     else:

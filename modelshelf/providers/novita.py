@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
-    AccessError,
     BadInputError,
+    CivitaiDownloadRequired,
     NeedsApiKeyError,
     NotFoundError,
     RateLimitedError,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from ..settings import Settings
 
-__all__ = ["CivitaiDownloadRequired", "NovitaProvider", "novita_error"]
+__all__ = ["CivitaiDownloadRequired", "NovitaProvider", "novita_error"]  # the error: errors.py
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,6 @@ MODEL_PATH = "/v3/model"
 MAX_LIMIT = 100
 KEY_HELP = "set NOVITA_API_KEY (or the Novita key in the settings) to a key from novita.ai"
 _CURSOR = re.compile(r"c_[A-Za-z0-9_=+/\-]{1,512}", re.ASCII)
-
-
-class CivitaiDownloadRequired(AccessError):
-    """A public Novita model whose file is downloaded from Civitai (``civitai_version_id``)."""
-
-    def __init__(self, message: str, *, civitai_version_id: int, **kw: Any):
-        super().__init__(message, **kw)
-        self.civitai_version_id = civitai_version_id
 
 
 def _bool_param(value: bool | None) -> str | None:
@@ -312,24 +304,18 @@ class NovitaProvider:
         ``civitai_version_id`` (download it from Civitai), or NotFoundError when the
         Civitai version is unknown too.
         """
-        url = file.download_url or version.download_url
-        civitai_vid = version.extra.get("civitai_version_id") or file.extra.get(
-            "civitai_version_id"
-        )
-        if not url:
-            if civitai_vid:
-                raise CivitaiDownloadRequired(
-                    f"Novita serves only your private models; {file.name or 'this model'} is "
-                    f"Civitai version {civitai_vid}, download it with: "
-                    f"modelshelf download {civitai_vid_ref(civitai_vid)}.",
-                    civitai_version_id=int(civitai_vid),
-                    provider="novita",
-                )
-            raise NotFoundError(
-                f"Novita gives no download for {file.name or 'this model'}; only your private "
-                "models can be downloaded from Novita.",
+        from .novita_target import resolve_novita
+
+        target = resolve_novita(version, file=file)  # the one place that decides
+        if target.via_civitai:
+            raise CivitaiDownloadRequired(
+                f"Novita serves only your private models; {file.name or 'this model'} is "
+                f"Civitai version {target.civitai_version_id}, download it with: "
+                f"modelshelf download {civitai_vid_ref(target.civitai_version_id)}.",
+                civitai_version_id=int(target.civitai_version_id or 0),
                 provider="novita",
             )
+        url = target.download_url or ""
         if not re.match(r"https?://", url, re.IGNORECASE):
             raise ServerError("Novita gave a download link that is not http(s).", provider="novita")
         expires_at = version.extra.get("expires_at")
