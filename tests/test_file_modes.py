@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fakes.httpserver import FakeHTTPServer, Reply
 
+from modelshelf.download._transfer import signed_url_expiry
 from modelshelf.download.fetch import fetch
-from modelshelf.download.transfer import signed_url_expiry
 from modelshelf.http import RetryPolicy, build_session
 from modelshelf.providers.base import DownloadSource
 from modelshelf.settings import save_settings_file

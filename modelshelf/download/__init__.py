@@ -1,8 +1,11 @@
 """Downloads: fetch a model file into a folder, verified and resumable.
 
-Light on purpose (importing it imports nothing heavy). The engine is
-:func:`modelshelf.download.fetch.fetch` (``from modelshelf.download.fetch import fetch``);
-the names below are loaded on first use.
+Light on purpose (importing it imports nothing heavy). Front ends use
+:class:`modelshelf.shelf.Shelf`; inside the core the public modules are ``fetch`` (the
+engine's one entry, :func:`~.fetch.fetch`), ``plan`` and ``service`` (what a download
+does), ``choose`` (which file), ``manager``/``jobs``/``job_store`` (the queue) and
+``novita_source``. Modules whose names start with ``_`` (the ranged engine, segments,
+transfers, the ``.part`` file, response checks) are the engine's own and used nowhere else.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 2. If a file of the same name and SHA256 is already there: ``already_present``, no request.
 3. Free space is checked (``shutil.disk_usage`` against the remaining bytes + a margin).
 4. Bytes go to ``<name>.<versionId>-<fileId>.part`` beside the target, resuming from what
-   it holds (see :mod:`.engine`, :mod:`.transfer`), hashed while written.
+   it holds (see :mod:`._engine`, :mod:`._transfer`), hashed while written.
 5. Size and SHA256 must match the API's; else the ``.part`` is removed and
    :class:`IntegrityError` raised (nothing placed).
 6. The name is the server's (``Content-Disposition``, the signed URL's query) or the API's,
@@ -45,10 +45,10 @@ from ..names import (
     inside,
     safe_filename,
 )
-from .engine import Downloader
-from .partfile import PartFile, PartState
-from .segments import Progress
-from .transfer import Transfer
+from ._engine import Downloader
+from ._partfile import PartFile, PartState
+from ._segments import Progress
+from ._transfer import Transfer
 
 if TYPE_CHECKING:
     import requests

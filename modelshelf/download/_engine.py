@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from ..errors import DiskSpaceError, IntegrityError, ModelShelfError, NetworkError, ServerError
 from ..http import RetryNotice
-from .segments import (
+from ._segments import (
     CHUNK,
     BodyReader,
     HashFront,
@@ -37,8 +37,8 @@ from .segments import (
 
 if TYPE_CHECKING:
     from ..http import RetryPolicy
-    from .partfile import PartFile, PartState
-    from .transfer import Opened, Transfer
+    from ._partfile import PartFile, PartState
+    from ._transfer import Opened, Transfer
 
 __all__ = ["Downloader", "RangesIgnored"]
 
@@ -356,7 +356,7 @@ class Downloader:
             attempt += 1
 
     def _copy(self, opened: Opened, seg: Segment) -> None:
-        from .responses import check_first_bytes
+        from ._responses import check_first_bytes
 
         reader = BodyReader(opened.response)
         host = urlsplit(opened.url).hostname or "the server"

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from ..errors import NetworkError, ServerError
 from ..http import RetryPolicy, redact_url, request_with_retries, same_host
-from .responses import error_for, is_text_type, page_error, parse_content_range
+from ._responses import error_for, is_text_type, page_error, parse_content_range
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import DiskSpaceError, ModelShelfError, UserCancelledError
-from .partfile import hash_file_range, write_at
+from ._partfile import hash_file_range, write_at
 
 __all__ = ["BodyReader", "HashFront", "Progress", "Segment", "split_segments"]
 
