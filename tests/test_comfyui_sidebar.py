@@ -46,7 +46,8 @@ def page(comfy, comfy_catalogue):
 
 @pytest.fixture
 def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("MODELSHELF_SCREENSHOTS") or tmp_path)
+    default = Path(__file__).resolve().parent / "artifacts"  # beside the Gradio UI's shots
+    folder = Path(os.environ.get("MODELSHELF_SCREENSHOTS") or default)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
