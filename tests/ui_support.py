@@ -182,6 +182,46 @@ def add_catalogue(fake, storage, *, fillers: int = 30) -> None:
     link_storage(fake, storage, {LORA_FILE: LORA_DATA, BIG_FILE: BIG_DATA})
 
 
+VAE_ID, VAE_VERSION, VAE_FILE = 7005, 7105, 7205
+VAE_DATA = make_safetensors(24 * 1024)
+
+
+def add_getmodels_models(fake, storage) -> None:
+    """For "Get models": a VAE that only a name search finds (a guess), in the storage."""
+    vae = make_file(VAE_FILE, "shelf_vae.safetensors", VAE_DATA)
+    fake.add_model(
+        make_model(
+            VAE_ID,
+            "shelf_vae",
+            "VAE",
+            versions=[make_version(VAE_VERSION, VAE_ID, [vae], name="v1", model_type="VAE")],
+        )
+    )
+    link_storage(fake, storage, {VAE_FILE: VAE_DATA})
+
+
+def getmodels_infotext(*, unknown_ti: bool = True, vae_by_name: bool = True) -> str:
+    """A1111 parameters naming the catalogue's checkpoint (AutoV2) and LoRA (AutoV3),
+    an embedding Civitai does not know, and the VAE by file name only."""
+    from fakes.factory import file_hashes
+
+    ckpt = file_hashes(BIG_DATA)["AutoV2"].lower()
+    lora = file_hashes(LORA_DATA)["AutoV3"].lower()
+    fields = [
+        "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x768",
+        f"Model hash: {ckpt}, Model: shelf_big",
+    ]
+    if vae_by_name:
+        fields.append("VAE: shelf_vae.safetensors")
+    fields.append(f'Lora hashes: "shelf_lora: {lora}"')
+    if unknown_ti:
+        fields.append('TI hashes: "mystery_ti: 0123456789ab"')
+    fields.append("Version: v1.10.1")
+    return "ink portrait, <lora:shelf_lora:0.7>, mystery_ti\nNegative prompt: lowres\n" + ", ".join(
+        fields
+    )
+
+
 def image_requests(fake, name: str) -> list:
     return fake.requests_to(rf"/img/xG1nkqKTMzGDvpLrqFT7WA/{name}/.*")
 

@@ -1,4 +1,4 @@
-"""The Model Shelf Blocks: "Browse", "Downloads" and "Library", and the page's bridges.
+"""The Model Shelf Blocks: "Browse", "Get models", "Downloads", "Library"; the page's bridges.
 
 :func:`build_ui` builds the same UI for the A1111/Forge tab (``in_webui=True``: the WebUI
 loads ``javascript/modelshelf.js`` and ``style.css`` itself) and for ``modelshelf ui``
@@ -21,6 +21,7 @@ from . import compat
 from .browse import build_browse
 from .context import UIContext
 from .downloads import build_downloads
+from .getmodels import build_getmodels
 from .library import build_library
 
 __all__ = ["BRIDGES", "POLL_INTERVAL", "build_ui", "page_assets", "standalone_blocks"]
@@ -62,6 +63,8 @@ def build_ui(ctx: UIContext) -> None:
         with gr.Tabs(elem_id="modelshelf_views"):
             with gr.Tab("Browse", id="browse", elem_id="modelshelf_tab_browse"):
                 browse = build_browse(ctx, bridges)
+            with gr.Tab("Get models", id="getmodels", elem_id="modelshelf_tab_getmodels"):
+                build_getmodels(ctx)
             with gr.Tab("Downloads", id="downloads", elem_id="modelshelf_tab_downloads"):
                 library_holder: dict[str, Any] = {}
                 downloads = build_downloads(

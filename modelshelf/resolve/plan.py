@@ -136,6 +136,7 @@ class PlanItem:
             **r.resource.to_json(),
             "state": self.state,
             "how": r.how,
+            "how_text": _how_text(r) if r.how else None,
             "confidence": r.confidence,
             "model_id": r.model_id,
             "version_id": r.version_id,

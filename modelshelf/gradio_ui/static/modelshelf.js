@@ -212,11 +212,27 @@ function modelshelfOnClick(event) {
     }
 }
 
+// "Get models": the ticked guesses go into a hidden box that "Download all" reads.
+function modelshelfOnChange(event) {
+    var t = event.target;
+    if (!t || !t.dataset || t.dataset.modelshelfGuess === undefined) return;
+    var list = t.closest(".modelshelf-getmodels") || modelshelfRoot();
+    var ticked = [];
+    list.querySelectorAll("[data-modelshelf-guess]").forEach(function (box) {
+        if (box.checked) ticked.push(box.dataset.modelshelfGuess);
+    });
+    var input = modelshelfEl("#modelshelf_gm_accepted textarea, #modelshelf_gm_accepted input");
+    if (!input) return;
+    input.value = ticked.join(",");
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
 function modelshelfSetUp() {
     var root = modelshelfEl("#modelshelf_root");
     if (!root || modelshelfState.setUp) return !!root;
     modelshelfState.setUp = true;
     root.addEventListener("click", modelshelfOnClick);
+    root.addEventListener("change", modelshelfOnChange);
     // Follow the queue only while the UI is on screen (no polling in a hidden tab).
     new IntersectionObserver(function (entries) {
         entries.forEach(function (entry) { modelshelfSetPolling(entry.isIntersecting); });
