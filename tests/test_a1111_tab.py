@@ -71,6 +71,10 @@ def test_the_tab_builds_with_its_labels(webui):
         "Downloads",
         "Library",
         "Scan",
+        "Get models",
+        "Parameters",
+        "Check",
+        "Download all",
     ):
         assert label in found, label
 
