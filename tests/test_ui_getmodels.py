@@ -8,6 +8,7 @@ same handlers through the page.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -205,3 +206,20 @@ def test_the_list_escapes_what_a_file_says():
     body = list_html(plan)
     assert "<img src" not in body and "<b>no" not in body
     assert "&lt;img src=x" in body and "&lt;b&gt;no" in body
+
+
+def test_a_workflow_json_file_is_read_too(world, tmp_path):
+    h, _, _ = world
+    workflow = {
+        "4": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": "shelf_big.safetensors"},
+        },
+        "9": {"class_type": "VAELoader", "inputs": {"vae_name": "shelf_vae.safetensors"}},
+    }
+    path = tmp_path / "workflow.json"
+    path.write_text(json.dumps(workflow), "utf-8")
+    _, body, message, button, _ = h.check(str(path), "")
+    found = rows(body)
+    assert message == "" and set(found) == {"shelf_big.safetensors", "shelf_vae.safetensors"}
+    assert found["shelf_vae.safetensors"][0] == "guess" and button["interactive"] is True
