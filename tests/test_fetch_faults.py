@@ -11,10 +11,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from cli_runner import process_env
 from fakes.storage import LOGIN_PAGE, link_storage
 
 from modelshelf.download.fetch import fetch
@@ -212,13 +214,18 @@ def test_416_with_complete_part_is_verified(wired, fake_storage, tmp_path):
 
 
 def write_driver(tmp_path: Path, source: DownloadSource, data: bytes, prints: str) -> Path:
-    """A script that fetches ``source`` into ``tmp_path/models`` and prints ``r.<prints>``."""
+    """A script that fetches ``source`` into ``tmp_path/models`` and prints ``r.<prints>``.
+
+    It logs at INFO on stderr, so a run waiting for another one's lock says so there.
+    """
     driver = tmp_path / "driver.py"
     driver.write_text(
         textwrap.dedent(
             f"""
+            import logging
             from modelshelf.download.fetch import fetch
             from modelshelf.providers.base import DownloadSource
+            logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
             src = DownloadSource(url={source.url!r}, filename={NAME!r},
                 headers={source.headers!r}, expected_sha256={source.expected_sha256!r},
                 expected_size={len(data)}, size_is_exact=True, version_id={VID}, file_id={FID})
@@ -230,31 +237,60 @@ def write_driver(tmp_path: Path, source: DownloadSource, data: bytes, prints: st
     return driver
 
 
-DRIVER_ENV = {**os.environ, "MODELSHELF_MAX_RETRY_WAIT": "0.05", "PYTHONPATH": str(Path.cwd())}
+def start_driver(driver: Path) -> subprocess.Popen:
+    """Run ``driver`` in a real process, in the test's isolated environment."""
+    return subprocess.Popen(
+        [sys.executable, str(driver)],
+        env=process_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def watch_stderr(proc: subprocess.Popen, needle: str) -> tuple[threading.Event, list[str]]:
+    """Read ``proc``'s stderr on a thread; the event is set at a line with ``needle`` or EOF."""
+    done = threading.Event()
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if needle in line:
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return done, lines
 
 
 def test_sigkill_mid_download_then_resume(wired, fake_storage, tmp_path):
     source, key, data = wired
-    fake_storage.throttle(200_000)  # bytes/s: the first run is slow enough to be killed
+    # the body pauses past the first 1 MiB buffer: that much is on disk, the rest is not
+    hold = fake_storage.hold(key, after=1_200_000)
     driver = write_driver(tmp_path, source, data, "resumed_from")
-    env = DRIVER_ENV
-    proc = subprocess.Popen([sys.executable, str(driver)], env=env, stdout=subprocess.PIPE)
+    proc = start_driver(driver)
     part = tmp_path / "models" / f"{NAME}.{VID}-{FID}.part"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if part.exists() and part.stat().st_size > 100_000:
-            break
-        if proc.poll() is not None:
-            break
-        time.sleep(0.02)  # polling the file, with a deadline
-    proc.kill()  # SIGKILL
-    proc.wait(10)
+    try:
+        assert hold.reached.wait(30), "the first run never got mid-body"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (part.exists() and part.stat().st_size):
+            time.sleep(0.02)  # polling the file for the written buffer, with a deadline
+        assert proc.poll() is None  # still held mid-body
+        proc.kill()  # SIGKILL
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    hold.release()
     kept = part.stat().st_size
     assert 0 < kept < len(data)
     assert not (tmp_path / "models" / NAME).exists()
-    fake_storage.throttle(None)
     fake_storage.clear_requests()
-    out = subprocess.run([sys.executable, str(driver)], env=env, capture_output=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, str(driver)], env=process_env(), capture_output=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= kept
     ranges = [r.headers["Range"] for r in fake_storage.gets(key)]
@@ -264,17 +300,34 @@ def test_sigkill_mid_download_then_resume(wired, fake_storage, tmp_path):
 
 
 def test_two_processes_on_one_file_download_it_once(wired, fake_storage, tmp_path):
+    """The second process starts while the first provably holds the lock mid-body."""
     source, key, data = wired
-    fake_storage.throttle(1_000_000)  # ~1.5 s: both start while the first is downloading
+    hold = fake_storage.hold(key, after=500_000)
     driver = write_driver(tmp_path, source, data, "already_present")
-    env = DRIVER_ENV
-    procs = [
-        subprocess.Popen([sys.executable, str(driver)], env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
-    assert [p.returncode for p in procs] == [0, 0]
-    assert sorted(outs) == ["False", "True"]  # one downloaded, the other found it installed
+    first = start_driver(driver)
+    second = None
+    try:
+        assert hold.reached.wait(30), "the first run never got mid-body"
+        second = start_driver(driver)
+        needle = "waiting for another download"
+        told, second_log = watch_stderr(second, needle)
+        assert told.wait(30), "the second run neither waited nor ended"
+        assert any(needle in line for line in second_log), second_log
+        # both alive, the first still held mid-body, the second still waiting on the lock
+        assert first.poll() is None and second.poll() is None
+        assert len(fake_storage.gets(key)) == 1
+        hold.release()
+        first_out = first.communicate(timeout=60)[0].strip()
+        second.wait(60)
+        second_out = second.stdout.read().strip()
+    finally:
+        hold.release()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert (first_out, second_out) == ("False", "True")  # the second found it installed
     assert len(fake_storage.gets(key)) == 1
     assert (tmp_path / "models" / NAME).read_bytes() == data
     assert sorted(os.listdir(tmp_path / "models")) == [NAME]

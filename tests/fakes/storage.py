@@ -18,7 +18,9 @@ body), ``ignore_range`` (200 with the whole file), ``corrupt`` (same size, one b
 flipped), ``status`` (any status, ``body``, ``headers`` e.g. ``Retry-After``),
 ``html_login`` (200 ``text/html`` login page), ``filename`` (a raw ``Content-Disposition``
 value, hostile or UTF-8). :meth:`FakeStorage.throttle` limits each connection's bytes/s
-(for the benchmark). Unthrottled whole-range replies of file blobs use ``socket.sendfile``.
+(for the benchmark). :meth:`FakeStorage.hold` pauses a body after ``after`` bytes until the
+test releases it: a client provably mid-download, with no clock involved. Unthrottled
+whole-range replies of file blobs use ``socket.sendfile``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,23 @@ class Blob:
             return fh.read(end - start)
 
 
+class Hold:
+    """A body paused mid-way: ``reached`` is set once ``after`` bytes are sent and flushed."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.reached = threading.Event()
+        self._go = threading.Event()
+
+    def release(self) -> None:
+        """Let the paused body (and any later one reaching the hold) go on."""
+        self._go.set()
+
+    def pause(self) -> None:
+        self.reached.set()
+        self._go.wait(60)  # released by the test, or by stop(); the bound only guards a hang
+
+
 @dataclass
 class Fault:
     kind: str
@@ -86,6 +105,7 @@ class BlobReply(Reply):
     start: int = 0
     end: int = 0
     corrupt: bool = False
+    hold: Hold | None = None
 
 
 class FakeStorage(FakeHTTPServer):
@@ -100,6 +120,7 @@ class FakeStorage(FakeHTTPServer):
         self._serial = itertools.count(1)
         self._expired_upto = 0
         self._flock = threading.Lock()
+        self._holds: list[Hold] = []
         self.add_builtin_route("GET", rf"/{bucket}/([\w.-]+)", self._serve)
 
     def start(self) -> FakeStorage:
@@ -115,6 +136,11 @@ class FakeStorage(FakeHTTPServer):
 
         server.handle_error = quiet
         return self
+
+    def stop(self) -> None:
+        for hold in self._holds:  # a paused body must not keep a server thread
+            hold.release()
+        super().stop()
 
     # -- content ----------------------------------------------------------------------
     def add_blob(self, data: bytes | Path, filename: str) -> str:
@@ -170,6 +196,14 @@ class FakeStorage(FakeHTTPServer):
             raise ValueError(f"unknown fault {kind!r}")
         with self._flock:
             self.faults.append(Fault(kind, key, times, params))
+
+    def hold(self, key: str | None = None, *, after: int, times: int | None = 1) -> Hold:
+        """Pause the next ``times`` bodies of ``key`` after ``after`` bytes; returns the hold."""
+        hold = Hold(after)
+        with self._flock:
+            self._holds.append(hold)
+            self.faults.append(Fault("hold", key, times, {"hold": hold}))
+        return hold
 
     def throttle(self, bytes_per_second: float | None) -> None:
         """Limit every connection to ``bytes_per_second`` (None: no limit)."""
@@ -279,6 +313,7 @@ class FakeStorage(FakeHTTPServer):
             start=start,
             end=end,
             corrupt="corrupt" in faults,
+            hold=faults["hold"].params["hold"] if "hold" in faults else None,
         )
 
     def send_reply(self, handler, request: Recorded, reply: Reply) -> None:
@@ -312,7 +347,8 @@ class FakeStorage(FakeHTTPServer):
             end = min(end, start + reply.drop_after)
         flip = (blob.size // 2) if reply.corrupt else -1
         rate = self.rate
-        plain = rate is None and flip < 0 and blob.path is not None
+        hold = reply.hold
+        plain = rate is None and flip < 0 and hold is None and blob.path is not None
         if plain:
             handler.wfile.flush()
             with open(blob.path, "rb") as fh:
@@ -323,7 +359,12 @@ class FakeStorage(FakeHTTPServer):
         sent = 0
         pos = start
         while pos < end:
-            chunk = blob.read(pos, min(end, pos + step))
+            if hold is not None and pos - start >= hold.after:
+                handler.wfile.flush()
+                hold.pause()
+                hold = None
+            stop = end if hold is None else min(end, start + hold.after)
+            chunk = blob.read(pos, min(stop, pos + step))
             if pos <= flip < pos + len(chunk):
                 i = flip - pos
                 chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1 :]
