@@ -1,21 +1,17 @@
-"""``modelshelf search`` and ``show`` run as real processes against the fake servers."""
+"""``modelshelf search`` and ``show`` (in-process, ``run_cli``) against the fake servers."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_runner import CliResult
 from fakes.factory import make_file, make_model, make_version
 
 RETRY_LINE = re.compile(r"modelshelf: .+; retrying( in \d+ s)? \(\d+ of \d+\)…$")
 
-ROOT = Path(__file__).resolve().parents[1]
 ITEM_KEYS = {"id", "name", "type", "creator", "nsfw", "tags", "versions"}
 VERSION_KEYS = {"id", "name", "base_model", "trained_words", "files", "images"}
 FILE_KEYS = {
@@ -34,23 +30,8 @@ FILE_KEYS = {
 IMAGE_KEYS = {"url", "nsfw_level", "width", "height", "type"}
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m modelshelf ARGS`` with the test's environment (fake URLs, home)."""
-    full_env = dict(os.environ, MODELSHELF_MAX_RETRY_WAIT="0.05", COLUMNS="80")
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "modelshelf", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
-    assert result.returncode == code, (result.stdout, result.stderr)
+def assert_one_line_error(result: CliResult, code: int) -> str:
+    assert result.code == code, (result.stdout, result.stderr)
     assert result.stdout == ""
     lines = [line for line in result.stderr.splitlines() if not RETRY_LINE.match(line)]
     assert len(lines) == 1, result.stderr
@@ -69,9 +50,9 @@ def assert_item_shape(item: dict) -> None:
             assert set(image) == IMAGE_KEYS
 
 
-def test_search_table_is_readable_in_an_80_column_pipe(fake_civitai):
-    result = cli("search", "--type", "LORA")
-    assert result.returncode == 0, result.stderr
+def test_search_table_is_readable_in_an_80_column_pipe(fake_civitai, run_cli):
+    result = run_cli("search", "--type", "LORA")
+    assert result.code == 0, result.stderr
     assert result.stderr == ""
     out = result.stdout
     assert "Vivid" in out and "PixelPawsAI" in out and "ppstorybook" in out
@@ -83,9 +64,9 @@ def test_search_table_is_readable_in_an_80_column_pipe(fake_civitai):
     assert request.params("types") == ["LORA"]
 
 
-def test_search_json_has_exactly_the_documented_keys(fake_civitai):
-    result = cli("search", "--json", "--limit", "3")
-    assert result.returncode == 0, result.stderr
+def test_search_json_has_exactly_the_documented_keys(fake_civitai, run_cli):
+    result = run_cli("search", "--json", "--limit", "3")
+    assert result.code == 0, result.stderr
     data = json.loads(result.stdout)  # one document and nothing else
     assert set(data) == {"provider", "items", "next_cursor"}
     assert data["provider"] == "civitai"
@@ -94,13 +75,13 @@ def test_search_json_has_exactly_the_documented_keys(fake_civitai):
         assert_item_shape(item)
     first = data["items"][0]["versions"][0]
     assert first["files"][0]["sha256"] and first["images"][0]["url"].startswith("https://")
-    nxt = cli("search", "--json", "--limit", "3", "--cursor", data["next_cursor"])
+    nxt = run_cli("search", "--json", "--limit", "3", "--cursor", data["next_cursor"])
     later = json.loads(nxt.stdout)
     assert {i["id"] for i in later["items"]}.isdisjoint({i["id"] for i in data["items"]})
 
 
-def test_search_sends_the_filters(fake_civitai):
-    result = cli(
+def test_search_sends_the_filters(fake_civitai, run_cli):
+    result = run_cli(
         "search",
         "hands",
         "--base-model",
@@ -113,7 +94,7 @@ def test_search_sends_the_filters(fake_civitai):
         "--primary-file-only",
         "--json",
     )
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     request = fake_civitai.requests_to("/api/v1/models")[-1]
     assert request.param("query") == "hands"
     assert request.params("baseModels") == ["SD 1.5"]
@@ -123,9 +104,9 @@ def test_search_sends_the_filters(fake_civitai):
     assert request.param("primaryFileOnly") == "true"
 
 
-def test_novita_search_json_and_filters(fake_novita):
-    result = cli("search", "--provider", "novita", "--type", "locon", "--no-sdxl", "--json")
-    assert result.returncode == 0, result.stderr
+def test_novita_search_json_and_filters(fake_novita, run_cli):
+    result = run_cli("search", "--provider", "novita", "--type", "locon", "--no-sdxl", "--json")
+    assert result.code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["provider"] == "novita" and data["next_cursor"] is None
     (item,) = data["items"]
@@ -139,7 +120,7 @@ def test_novita_search_json_and_filters(fake_novita):
     assert request.headers["Authorization"] == f"Bearer {fake_novita.key}"
 
 
-def test_show_lists_every_version_with_words_files_and_images(fake_civitai):
+def test_show_lists_every_version_with_words_files_and_images(fake_civitai, run_cli):
     data = make_safetensors_bytes()
     versions = [
         make_version(
@@ -152,35 +133,35 @@ def test_show_lists_every_version_with_words_files_and_images(fake_civitai):
         make_version(9001, 9000, [make_file(9101, "one.ckpt", data)], name="v1"),
     ]
     fake_civitai.add_model(make_model(9000, "Two Versions", versions=versions, creator="maker"))
-    result = cli("show", "9000")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("show", "9000")
+    assert result.code == 0, result.stderr
     out = result.stdout
     assert "Two Versions" in out and "maker" in out
     assert "Version v2 (id 9002)" in out and "Version v1 (id 9001)" in out
     assert "alpha word" in out and "testword" in out
     assert "9102" in out and "bf16" in out and "Success" in out
     assert "https://" in out  # preview image URLs, whole on one line
-    as_json = json.loads(cli("show", "9000@9001", "--json").stdout)
+    as_json = json.loads(run_cli("show", "9000@9001", "--json").stdout)
     assert set(as_json) == {"provider", "item", "selected_version_id"}
     assert as_json["selected_version_id"] == 9001
     assert_item_shape(as_json["item"])
     assert [v["id"] for v in as_json["item"]["versions"]] == [9002, 9001]
 
 
-def test_show_accepts_urls_and_airs(fake_civitai):
+def test_show_accepts_urls_and_airs(fake_civitai, run_cli):
     for ref in (
         f"{fake_civitai.url}/models/1231067?modelVersionId=1387174",
         "https://civitai.com/models/1231067",
         "urn:air:flux1:lora:civitai:1231067@1387174",
     ):
-        result = cli("show", ref, "--json")
-        assert result.returncode == 0, (ref, result.stderr)
+        result = run_cli("show", ref, "--json")
+        assert result.code == 0, (ref, result.stderr)
         assert json.loads(result.stdout)["item"]["id"] == 1231067
 
 
-def test_show_novita_model(fake_novita):
-    result = cli("show", "novita:114600")
-    assert result.returncode == 0, result.stderr
+def test_show_novita_model(fake_novita, run_cli):
+    result = run_cli("show", "novita:114600")
+    assert result.code == 0, result.stderr
     assert "1A805277C8" not in result.stdout  # AutoV2 is no sha256; not shown as one
     assert "realisticVisionV40_v40VAE-inpainting" in result.stdout
     assert "next-app-static" in result.stdout
@@ -197,48 +178,48 @@ def test_show_novita_model(fake_novita):
         ("frobnicate",),
     ],
 )
-def test_bad_usage_exits_2_with_one_line(args, fake_civitai):
-    line = assert_one_line_error(cli(*args), 2)
+def test_bad_usage_exits_2_with_one_line(args, fake_civitai, run_cli):
+    line = assert_one_line_error(run_cli(*args), 2)
     assert "--help" in line or "model reference" in line
 
 
-def test_not_found_exits_3(fake_civitai):
-    assert_one_line_error(cli("show", "424242"), 3)
-    assert_one_line_error(cli("show", "1231067@424242"), 3)
+def test_not_found_exits_3(fake_civitai, run_cli):
+    assert_one_line_error(run_cli("show", "424242"), 3)
+    assert_one_line_error(run_cli("show", "1231067@424242"), 3)
 
 
-def test_novita_without_or_with_a_wrong_key_exits_4(fake_novita):
+def test_novita_without_or_with_a_wrong_key_exits_4(fake_novita, run_cli):
     line = assert_one_line_error(
-        cli("search", "--provider", "novita", env={"NOVITA_API_KEY": ""}), 4
+        run_cli("search", "--provider", "novita", env={"NOVITA_API_KEY": ""}), 4
     )
     assert "NOVITA_API_KEY" in line
-    wrong = cli("search", "--provider", "novita", env={"NOVITA_API_KEY": "wrong-key-123"})
+    wrong = run_cli("search", "--provider", "novita", env={"NOVITA_API_KEY": "wrong-key-123"})
     line = assert_one_line_error(wrong, 4)
     assert "INVALID_API_KEY" in line and "wrong-key-123" not in line
 
 
-def test_network_failure_exits_6(fake_civitai):
+def test_network_failure_exits_6(fake_civitai, run_cli):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening
-        result = cli("search", env={"MODELSHELF_CIVITAI_URL": dead})
+        result = run_cli("search", env={"MODELSHELF_CIVITAI_URL": dead})
     assert_one_line_error(result, 6)
     fake_civitai.fail_next("/api/v1/models", 503, {"error": "overloaded"}, times=20)
-    assert_one_line_error(cli("search", "--no-cache"), 6)
+    assert_one_line_error(run_cli("search", "--no-cache"), 6)
 
 
-def test_cached_repeat_makes_no_request_and_no_cache_asks_again(fake_civitai):
-    assert cli("search", "--json", "--limit", "2").returncode == 0
-    assert cli("search", "--json", "--limit", "2").returncode == 0
+def test_cached_repeat_makes_no_request_and_no_cache_asks_again(fake_civitai, run_cli):
+    assert run_cli("search", "--json", "--limit", "2").code == 0
+    assert run_cli("search", "--json", "--limit", "2").code == 0
     assert len(fake_civitai.requests_to("/api/v1/models")) == 1
-    assert cli("search", "--json", "--limit", "2", "--no-cache").returncode == 0
-    assert cli("--no-cache", "search", "--json", "--limit", "2").returncode == 0
+    assert run_cli("search", "--json", "--limit", "2", "--no-cache").code == 0
+    assert run_cli("--no-cache", "search", "--json", "--limit", "2").code == 0
     assert len(fake_civitai.requests_to("/api/v1/models")) == 3
 
 
-def test_novita_cached_repeat_makes_no_request(fake_novita):
+def test_novita_cached_repeat_makes_no_request(fake_novita, run_cli):
     for _ in range(2):
-        assert cli("search", "--provider", "novita", "--json").returncode == 0
+        assert run_cli("search", "--provider", "novita", "--json").code == 0
     assert len(fake_novita.requests_to("/v3/model")) == 1
 
 

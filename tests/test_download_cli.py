@@ -1,4 +1,8 @@
-"""``modelshelf download`` in a subprocess against the fake services."""
+"""``modelshelf download`` against the fake services.
+
+In-process (``run_cli``), except where a real process is the point: SIGKILL mid-download,
+and the progress bar on a pseudo-terminal.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_runner import CliResult, process_env
 from fakes.civitai import FakeCivitai
 from fakes.factory import make_file, make_image, make_model, make_safetensors, make_version
 from fakes.storage import link_storage
@@ -19,7 +24,6 @@ from test_download_service import CKPT, LORA, add_catalogue, all_files
 
 RETRY_LINE = re.compile(r"modelshelf: .+; retrying( in \d+ s)? \(\d+ of \d+\)…$")
 
-REPO = Path(__file__).resolve().parents[1]
 TOKEN = FakeCivitai.valid_token
 DOWNLOAD_KEYS = {"path", "sha256", "size", "model_id", "version_id", "file_id", "sidecars"}
 
@@ -39,32 +43,24 @@ def civitai(fake_civitai, fake_storage):
 
 
 @pytest.fixture
-def env(civitai, isolated_home):
-    values = {k: v for k, v in os.environ.items() if not k.startswith(("CIVITAI", "NOVITA"))}
-    values.update(
-        MODELSHELF_HOME=str(isolated_home),
-        MODELSHELF_CIVITAI_URL=civitai.url,
-        CIVITAI_API_TOKEN=TOKEN,
-        MODELSHELF_MAX_RETRY_WAIT="0.05",
-        NO_PROXY="127.0.0.1,127.0.0.2,localhost",
-        PYTHONPATH=str(REPO),
-    )
-    return values
+def env(civitai) -> dict[str, str]:
+    """The variables every run adds to the test's isolated environment."""
+    return {"MODELSHELF_CIVITAI_URL": civitai.url, "CIVITAI_API_TOKEN": TOKEN}
 
 
-def cli(env, *args, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "modelshelf", "download", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+@pytest.fixture
+def cli(run_cli, env):
+    """``cli(*args, env=None)``: ``modelshelf download ARGS`` in-process (``env`` adds to it)."""
+    base = env
+
+    def run(*args: str, env: dict[str, str | None] | None = None) -> CliResult:
+        return run_cli("download", *args, env={**base, **(env or {})})
+
+    return run
 
 
 def assert_one_line_error(proc, code):
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert proc.code == code, (proc.code, proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     lines = [line for line in lines if not RETRY_LINE.match(line)]  # "retrying (1 of 4)…"
     assert len(lines) == 1, proc.stderr
@@ -81,10 +77,10 @@ def assert_no_key_anywhere(proc, *folders):
                 assert TOKEN.encode() not in path.read_bytes(), path
 
 
-def test_dry_run_json(env, civitai, tmp_path, isolated_home):
+def test_dry_run_json(cli, civitai, tmp_path, isolated_home):
     models = tmp_path / "models"
-    proc = cli(env, "10", "--models-dir", str(models), "--dry-run", "--json")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("10", "--models-dir", str(models), "--dry-run", "--json")
+    assert proc.code == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert DOWNLOAD_KEYS | {"already_installed", "dry_run"} <= set(doc)
     assert doc["path"] == str(models / "loras" / "ink_style.safetensors")
@@ -105,38 +101,38 @@ def test_dry_run_json(env, civitai, tmp_path, isolated_home):
         (["10", "--file", "1234"], 3),
     ],
 )
-def test_errors_are_one_line_with_the_right_status(env, tmp_path, args, code, isolated_home):
+def test_errors_are_one_line_with_the_right_status(cli, tmp_path, args, code, isolated_home):
     models = tmp_path / "models"
-    proc = cli(env, *args, "--models-dir", str(models))
+    proc = cli(*args, "--models-dir", str(models))
     assert_one_line_error(proc, code)
     assert not models.exists()
     assert_no_key_anywhere(proc, isolated_home, tmp_path)
 
 
-def test_network_failure_is_status_6(env, tmp_path):
+def test_network_failure_is_status_6(cli, tmp_path):
     import socket
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = dict(env, MODELSHELF_CIVITAI_URL=f"http://127.0.0.1:{port}")
-    proc = cli(env, "10", "--models-dir", str(tmp_path / "m"), "--no-cache")
+    dead = {"MODELSHELF_CIVITAI_URL": f"http://127.0.0.1:{port}"}
+    proc = cli("10", "--models-dir", str(tmp_path / "m"), "--no-cache", env=dead)
     assert_one_line_error(proc, 6)
 
 
-def test_usage_errors_are_status_2(env, tmp_path):
-    proc = cli(env, "10", "--models-dir", str(tmp_path), "--host-dir", str(tmp_path))
+def test_usage_errors_are_status_2(cli, tmp_path):
+    proc = cli("10", "--models-dir", str(tmp_path), "--host-dir", str(tmp_path))
     assert_one_line_error(proc, 2)
-    proc = cli(env, "10")  # nowhere to put it
+    proc = cli("10")  # nowhere to put it
     assert_one_line_error(proc, 2)
-    proc = cli(env, "10", "--models-dir", str(tmp_path), "--connections", "0")
+    proc = cli("10", "--models-dir", str(tmp_path), "--connections", "0")
     assert_one_line_error(proc, 2)
 
 
-def test_download_json_then_already_installed(env, civitai, fake_storage, tmp_path, isolated_home):
+def test_download_json_then_already_installed(cli, civitai, fake_storage, tmp_path, isolated_home):
     models = tmp_path / "models"
-    proc = cli(env, "10", "--models-dir", str(models), "--json")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("10", "--models-dir", str(models), "--json")
+    assert proc.code == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert DOWNLOAD_KEYS | {"already_installed"} <= set(doc)
     target = models / "loras" / "ink_style.safetensors"
@@ -148,12 +144,12 @@ def test_download_json_then_already_installed(env, civitai, fake_storage, tmp_pa
         "ink_style.preview.png",
     ]
     assert proc.stderr == ""  # not a terminal: no progress bar
-    again = cli(env, "10", "--models-dir", str(models), "--json")
-    assert again.returncode == 0, again.stderr
+    again = cli("10", "--models-dir", str(models), "--json")
+    assert again.code == 0, again.stderr
     assert json.loads(again.stdout)["already_installed"] is True
     assert len(civitai.requests_to(r"/api/download/models/100")) == 1
-    human = cli(env, "10", "--models-dir", str(models))
-    assert human.returncode == 0 and human.stdout.startswith("Already installed: ")
+    human = cli("10", "--models-dir", str(models))
+    assert human.code == 0 and human.stdout.startswith("Already installed: ")
     assert all("Authorization" not in r.headers for r in fake_storage.gets())
     for proc_ in (proc, again, human):
         assert_no_key_anywhere(proc_, isolated_home, tmp_path)
@@ -171,11 +167,11 @@ def test_download_json_then_already_installed(env, civitai, fake_storage, tmp_pa
         (lambda c, s: s.fault("status", times=None, status=503), 6),
     ],
 )
-def test_download_failures(env, civitai, fake_storage, tmp_path, isolated_home, setup, code):
+def test_download_failures(cli, civitai, fake_storage, tmp_path, isolated_home, setup, code):
     setup(civitai, fake_storage)
     models = tmp_path / "models"
     (models / "loras").mkdir(parents=True)
-    proc = cli(env, "10", "--models-dir", str(models))
+    proc = cli("10", "--models-dir", str(models))
     assert_one_line_error(proc, code)
     if code != 6:  # a network failure keeps its .part for a resume
         assert all_files(models) == set()
@@ -183,64 +179,51 @@ def test_download_failures(env, civitai, fake_storage, tmp_path, isolated_home, 
     assert_no_key_anywhere(proc, isolated_home, tmp_path)
 
 
-def test_needs_key_without_one(env, civitai, tmp_path):
+def test_needs_key_without_one(cli, civitai, tmp_path):
     civitai.download_rules[100] = {"require_auth": True}
-    env = {k: v for k, v in env.items() if k != "CIVITAI_API_TOKEN"}
-    proc = cli(env, "10", "--models-dir", str(tmp_path / "m"))
+    proc = cli("10", "--models-dir", str(tmp_path / "m"), env={"CIVITAI_API_TOKEN": None})
     assert_one_line_error(proc, 4)
     assert "key" in proc.stderr.lower()
 
 
-def test_killed_download_resumes_with_range(env, civitai, fake_storage, tmp_path, isolated_home):
+def test_killed_download_resumes_with_range(cli, civitai, fake_storage, tmp_path, isolated_home):
     models = tmp_path / "models"
     part_dir = models / "checkpoints"
-    fake_storage.throttle(256 * 1024)
+    # the body pauses past the first 1 MiB buffer: that much is on disk, the rest is not
+    hold = fake_storage.hold(after=1_200_000)
+    args = ["download", "60", "--models-dir", str(models), "--connections", "1", "--json"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelshelf",
-            "download",
-            "60",
-            "--models-dir",
-            str(models),
-            "--connections",
-            "1",
-            "--json",
-        ],
-        env=env,
-        cwd=REPO,
+        [sys.executable, "-m", "modelshelf", *args],
+        env=process_env(MODELSHELF_CIVITAI_URL=civitai.url, CIVITAI_API_TOKEN=TOKEN),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
+        assert hold.reached.wait(30), "the download never got mid-body"
         deadline = time.monotonic() + 30
         grown = 0
-        while time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and grown == 0:
             parts = list(part_dir.glob("*.part")) if part_dir.exists() else []
             grown = parts[0].stat().st_size if parts else 0
-            if grown >= 256 * 1024:
-                break
-            time.sleep(0.02)  # polling the file system, with a deadline
-        assert proc.poll() is None, "the download finished before it could be killed"
-        assert grown >= 256 * 1024
+            time.sleep(0.02)  # polling the file for the written buffer, with a deadline
+        assert proc.poll() is None, "the download ended while held"
+        assert grown >= 1024 * 1024
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.stdout.close()
-        proc.stderr.close()
+        proc.communicate()
+    hold.release()
     assert not (part_dir / "big.safetensors").exists()
-    fake_storage.throttle(None)
     fake_storage.clear_requests()
-    again = cli(env, "60", "--models-dir", str(models), "--json")
-    assert again.returncode == 0, again.stderr
+    again = cli("60", "--models-dir", str(models), "--json")
+    assert again.code == 0, again.stderr
     doc = json.loads(again.stdout)
     assert Path(doc["path"]).read_bytes() == BIG
     ranges = [r.headers.get("Range") for r in fake_storage.gets()]
     starts = [int(r.split("=")[1].split("-")[0]) for r in ranges if r]
-    assert starts and starts[0] >= 256 * 1024, ranges
+    assert starts and starts[0] >= grown, ranges
     assert all_files(models) == {
         "checkpoints/big.safetensors",
         "checkpoints/big.json",
@@ -250,7 +233,7 @@ def test_killed_download_resumes_with_range(env, civitai, fake_storage, tmp_path
     assert_no_key_anywhere(again, isolated_home, tmp_path)
 
 
-def test_progress_bar_only_on_a_terminal(env, civitai, tmp_path):
+def test_progress_bar_only_on_a_terminal(env, tmp_path):
     import pty
 
     master, slave = pty.openpty()
@@ -266,8 +249,7 @@ def test_progress_bar_only_on_a_terminal(env, civitai, tmp_path):
                 str(tmp_path / "m"),
                 "--json",
             ],
-            env=env,
-            cwd=REPO,
+            env=process_env(**env),
             stdout=subprocess.PIPE,
             stderr=slave,
             timeout=60,

@@ -1,41 +1,30 @@
-"""``modelshelf scan``, ``link`` and ``updates`` as real processes against the fake Civitai."""
+"""``modelshelf scan``, ``link`` and ``updates`` against the fake Civitai.
+
+In-process (``run_cli``), except Ctrl-C: a real SIGINT needs a real process.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import CliResult, process_env
 from fakes.factory import make_file, make_image, make_model, make_safetensors, make_version
 from fakes.httpserver import Reply
 
 from modelshelf.library.db import LibraryDB
 from modelshelf.library.scan import scan_library
 
-ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 SCAN_KEYS = {"scanned", "hashed", "identified", "unknown", "items"}
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MODELSHELF_MAX_RETRY_WAIT="0.05", COLUMNS="100")
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "modelshelf", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def ok_json(result: subprocess.CompletedProcess) -> dict:
-    assert result.returncode == 0, (result.stdout, result.stderr)
+def ok_json(result: CliResult) -> dict:
+    assert result.code == 0, (result.stdout, result.stderr)
     return json.loads(result.stdout)
 
 
@@ -65,8 +54,8 @@ def models(tmp_path) -> Path:
     return root
 
 
-def test_scan_offline_json_and_rescan_reads_nothing(models):
-    first = ok_json(cli("scan", "--models-dir", str(models), "--no-identify", "--json"))
+def test_scan_offline_json_and_rescan_reads_nothing(models, run_cli):
+    first = ok_json(run_cli("scan", "--models-dir", str(models), "--no-identify", "--json"))
     assert set(first) == SCAN_KEYS
     assert first["scanned"] == 3 and first["hashed"] == 3
     assert first["identified"] == 0 and first["unknown"] == 3
@@ -74,18 +63,18 @@ def test_scan_offline_json_and_rescan_reads_nothing(models):
     assert set(item) == {"path", "sha256", "model_id", "version_id"}
     assert item["model_id"] is None and item["version_id"] is None
     assert len(item["sha256"]) == 64
-    second = ok_json(cli("scan", "--models-dir", str(models), "--no-identify", "--json"))
+    second = ok_json(run_cli("scan", "--models-dir", str(models), "--no-identify", "--json"))
     assert second["hashed"] == 0 and second["scanned"] == 3
 
 
-def test_scan_identifies_and_fills_cards(fake_civitai, models):
+def test_scan_identifies_and_fills_cards(fake_civitai, models, run_cli):
     fake_civitai.add_route(
         "GET", r"/img/.*", lambda r, m: Reply(200, PNG, {"Content-Type": "image/png"})
     )
     publish(
         fake_civitai, 5, (models / "loras" / "known.safetensors").read_bytes(), "known.safetensors"
     )
-    out = ok_json(cli("scan", "--models-dir", str(models), "--json"))
+    out = ok_json(run_cli("scan", "--models-dir", str(models), "--json"))
     assert out["identified"] == 1 and out["unknown"] == 2
     known = next(i for i in out["items"] if i["path"].endswith("known.safetensors"))
     assert (known["model_id"], known["version_id"]) == (5, 50)
@@ -95,26 +84,26 @@ def test_scan_identifies_and_fills_cards(fake_civitai, models):
     assert (models / "loras" / "known.preview.png").read_bytes() == PNG
     assert not (models / "loras" / "stranger.json").exists()
 
-    readable = cli("scan", "--models-dir", str(models))
-    assert readable.returncode == 0, readable.stderr
+    readable = run_cli("scan", "--models-dir", str(models))
+    assert readable.code == 0, readable.stderr
     assert "3 model files: 0 hashed now" in readable.stdout
     assert "1 identified, 2 unknown" in readable.stdout
 
 
-def test_link_then_updates(fake_civitai, models):
+def test_link_then_updates(fake_civitai, models, run_cli):
     fake_civitai.add_route(
         "GET", r"/img/.*", lambda r, m: Reply(200, PNG, {"Content-Type": "image/png"})
     )
     # Civitai knows the stranger under other bytes: only a manual link can say what it is
     old = publish(fake_civitai, 8, make_safetensors(999), "stranger.safetensors")
     stranger = models / "loras" / "stranger.safetensors"
-    linked = ok_json(cli("link", str(stranger), "8@80", "--json"))
+    linked = ok_json(run_cli("link", str(stranger), "8@80", "--json"))
     assert (linked["model_id"], linked["version_id"]) == (8, 80)
     assert linked["file_id"] is None  # its hash is not one of the version's files
     assert str(stranger.with_name("stranger.json")) in linked["sidecars"]
     assert json.loads(stranger.with_name("stranger.json").read_text())["modelVersionId"] == 80
 
-    none_yet = ok_json(cli("updates", "--json"))
+    none_yet = ok_json(run_cli("updates", "--json"))
     assert none_yet == {"updates": []}
 
     newer = make_version(
@@ -125,7 +114,7 @@ def test_link_then_updates(fake_civitai, models):
         images=[],
     )
     fake_civitai.add_model(make_model(8, "Model 8", "LORA", [newer, old]))
-    found = ok_json(cli("updates", "--models-dir", str(models), "--json"))
+    found = ok_json(run_cli("updates", "--models-dir", str(models), "--json"))
     assert found == {
         "updates": [
             {
@@ -139,23 +128,23 @@ def test_link_then_updates(fake_civitai, models):
     }
     # the last check is kept: --offline answers with no server at all
     fake_civitai.stop()
-    offline = ok_json(cli("updates", "--offline", "--json"))
+    offline = ok_json(run_cli("updates", "--offline", "--json"))
     assert offline == found
-    readable = cli("updates", "--offline")
+    readable = run_cli("updates", "--offline")
     assert "modelshelf download 8@81" in readable.stdout
 
 
-def test_link_errors_are_one_line(fake_civitai, models, tmp_path):
-    missing = cli("link", str(tmp_path / "nope.safetensors"), "8@80")
-    assert missing.returncode == 3 and missing.stdout == ""
+def test_link_errors_are_one_line(fake_civitai, models, tmp_path, run_cli):
+    missing = run_cli("link", str(tmp_path / "nope.safetensors"), "8@80")
+    assert missing.code == 3 and missing.stdout == ""
     assert missing.stderr.startswith("modelshelf: ") and missing.stderr.count("\n") == 1
-    bad_ref = cli("link", str(models / "checkpoints" / "base.ckpt"), "not a ref")
-    assert bad_ref.returncode == 2
+    bad_ref = run_cli("link", str(models / "checkpoints" / "base.ckpt"), "not a ref")
+    assert bad_ref.code == 2
 
 
-def test_scan_needs_a_location():
-    result = cli("scan", "--json")
-    assert result.returncode == 2 and result.stdout == ""
+def test_scan_needs_a_location(run_cli):
+    result = run_cli("scan", "--json")
+    assert result.code == 2 and result.stdout == ""
 
 
 def test_keyboard_interrupt_keeps_the_database_consistent(tmp_path, monkeypatch):
@@ -224,7 +213,7 @@ def test_ctrl_c_during_a_batch_write_leaves_no_half_batch(tmp_path, monkeypatch)
     assert resumed.hashed == 8 and resumed.scanned == 8
 
 
-def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolated_home):
+def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolated_home, run_cli):
     """A real SIGINT to `modelshelf scan` mid-way: exit 130, one line, nothing lost."""
     import signal
     import time
@@ -237,12 +226,10 @@ def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolate
         fh.truncate(2 * 2**30)
     for i in range(5):
         (loras / f"c_{i:02}.safetensors").write_bytes(make_safetensors(2048 + i))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     args = [sys.executable, "-m", "modelshelf", "scan", "--models-dir", str(tmp_path / "models")]
     proc = subprocess.Popen(
         [*args, "--no-identify", "--workers", "1"],
-        cwd=ROOT,
-        env=env,
+        env=process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -271,7 +258,7 @@ def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolate
     assert {f"a_{i:02}.safetensors" for i in range(10)} <= names
     assert "b_big.ckpt" not in names  # interrupted mid-read: not recorded half-done
     again = ok_json(
-        cli("scan", "--models-dir", str(tmp_path / "models"), "--no-identify", "--json")
+        run_cli("scan", "--models-dir", str(tmp_path / "models"), "--no-identify", "--json")
     )
     assert again["scanned"] == 16
     assert again["hashed"] == 16 - len(names)  # only what was not done before
