@@ -312,8 +312,8 @@ def hash_files(
                         on_idle()  # type: ignore[misc]
                 for fut in done:
                     p = owner.pop(fut)
-                    exc = fut.exception()
-                    yield p, (exc if exc is not None else fut.result())
+                    exc = fut.exception()  # an Exception is reported; anything else re-raised
+                    yield p, (exc if isinstance(exc, Exception) else fut.result())
         except BaseException:
             stop.own.set()
             raise

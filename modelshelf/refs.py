@@ -216,7 +216,6 @@ def resolve_version(
             )
         return model, version
     version = provider.get_version(ref.version_id)
-    model = None
     if with_model and version.model_id is not None:
-        model = provider.get_model(version.model_id)
-    return model, version
+        return provider.get_model(version.model_id), version
+    return None, version

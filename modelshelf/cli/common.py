@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..errors import UsageError, error_for_exception, exit_status, sentence_for
@@ -68,7 +68,7 @@ EXIT_INTERRUPTED = 130
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one sentence (exit 2) instead of usage text."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help').")
 
 

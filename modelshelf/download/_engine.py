@@ -83,11 +83,18 @@ class Downloader:
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.fd = -1
-        self.front: HashFront | None = None
+        self._front: HashFront | None = None
         self.server_disposition: str | None = None
         self.resumed_from = 0
         self.expected_size: int | None = None
         self.size_is_exact = False
+
+    @property
+    def front(self) -> HashFront:
+        """The hash front of the running download (created by :meth:`run`)."""
+        if self._front is None:
+            raise RuntimeError("the download is not running")
+        return self._front
 
     # -- setup ------------------------------------------------------------------------
     def _initial_segments(self) -> list[Segment]:
@@ -123,20 +130,19 @@ class Downloader:
         try:
             return self._run()
         finally:
-            if self.front is not None:
-                self.front.close()
+            if self._front is not None:
+                self._front.close()
             os.close(self.fd)
 
     def _run(self) -> tuple[int, str]:
         segments = self._initial_segments()
-        self.front = HashFront(self.fd, segments, buffers=2 * self.connections + 2)
+        self._front = HashFront(self.fd, segments, buffers=2 * self.connections + 2)
         self.front.catch_up()  # an existing .part is hashed once, here
         self.resumed_from = sum(s.written for s in segments)
         self.progress.done = self.resumed_from
         first = next((s for s in segments if not s.done), None)
         if first is None:
-            total = self.state.total or 0
-            return total, self.front.hexdigest()
+            return self.state.total or 0, self.front.hexdigest()
         opened = self.transfer.open(first.pos, first.end)
         if self.transfer.signed_url:
             self.state.url = self.transfer.signed_url
@@ -396,7 +402,7 @@ def size_mismatch(total: int, expected: int | None, exact: bool) -> bool:
     return abs(total - expected) > max(4096, expected // 100)
 
 
-def raise_size(total: int, expected: int) -> None:
+def raise_size(total: int, expected: int | None) -> None:
     raise IntegrityError(
         f"The server's file is {total} bytes but the API says {expected}; nothing was saved."
     )

@@ -28,8 +28,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import IntegrityError, UserCancelledError
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 __all__ = ["PartFile", "PartState", "hash_file_range", "write_at"]
 
@@ -162,7 +166,7 @@ class _DirLock:
         self.path = path
         self.fd: int | None = None
         self.exclusive_file = False
-        self.windows_lock = None
+        self.windows_lock: BaseFileLock | None = None
 
     def acquire(self, cancel: threading.Event | None) -> None:
         waited = False

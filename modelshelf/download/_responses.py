@@ -114,7 +114,7 @@ def page_error(response: requests.Response, *, url: str, has_key: bool, provider
     )
 
 
-def check_first_bytes(data: bytes, expected_name: str, host: str) -> None:
+def check_first_bytes(data: bytes | memoryview, expected_name: str, host: str) -> None:
     """Refuse a body that starts like an HTML page or a JSON error where a model was due."""
     if expected_name.lower().endswith(TEXT_FILE_EXTS):
         return

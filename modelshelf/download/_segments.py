@@ -250,7 +250,7 @@ class BodyReader:
         )
         fp = getattr(getattr(response.raw, "_fp", None), "fp", None)
         self.readinto1 = getattr(fp, "readinto1", None) if plain else None
-        self.remaining = int(length) if plain else None
+        self.remaining = int(length) if plain else 0  # counted only when plain
         self.pending: OSError | None = None
 
     def fill(self, view: memoryview) -> int:

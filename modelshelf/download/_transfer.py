@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from ..errors import NetworkError, ServerError
@@ -140,7 +140,7 @@ class Transfer:
         while True:
             url, generation = self._usable_signed()
             from_endpoint = url is None
-            if from_endpoint:
+            if url is None:
                 self._refresh_source_if_expired()
                 url = self.source.url
             response, final_url = self._follow(url, start, end)
@@ -229,7 +229,7 @@ class Transfer:
 
     def _accept(self, response: requests.Response, url: str) -> Opened:
         status = response.status_code
-        kw = {"url": url, "has_key": self.has_key, "provider": self.source.provider}
+        kw: dict[str, Any] = {"url": url, "has_key": self.has_key, "provider": self.source.provider}
         if status not in (200, 206, 416):
             try:
                 raise error_for(response, **kw)

@@ -99,7 +99,9 @@ def _server_name(source: DownloadSource, disposition: str | None, url: str | Non
 
 
 def _same_hash(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and a.strip().upper() == b.strip().upper()
+    if not a or not b:
+        return False
+    return a.strip().upper() == b.strip().upper()
 
 
 def _find_present(

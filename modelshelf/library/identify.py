@@ -195,7 +195,7 @@ def identify_files(
         if cancel is not None and cancel.is_set():
             raise UserCancelledError("Identification was cancelled; what was learnt is kept.")
 
-    asking: list[LibraryFile] = []
+    asking: list[tuple[str, LibraryFile]] = []
     for f in todo:
         ids = ids_from_sidecars(f.path, f.sha256)
         if ids is not None:
@@ -203,13 +203,13 @@ def identify_files(
             result.from_sidecars += 1
             tick()
         elif f.sha256:
-            asking.append(f)
+            asking.append((f.sha256, f))
         else:
             tick()
 
     by_sha: dict[str, list[LibraryFile]] = {}
-    for f in asking:
-        by_sha.setdefault(f.sha256.upper(), []).append(f)
+    for sha, f in asking:
+        by_sha.setdefault(sha.upper(), []).append(f)
     hashes = list(by_sha)
     missed: list[LibraryFile] = []
     for start in range(0, len(hashes), BULK_SIZE):

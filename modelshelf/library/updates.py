@@ -44,7 +44,7 @@ def latest_version(model: Model) -> ModelVersion | None:
     if not published:
         return None
     if all(v.index is not None for v in published):
-        return min(published, key=lambda v: v.index)
+        return min(published, key=lambda v: v.index or 0)  # every index is set here
     return published[0]
 
 

@@ -93,7 +93,8 @@ def parse_model(data: dict[str, Any], *, fetched_at: float | None = None) -> Mod
     """One Novita model dict → :class:`Model` with one version and one file."""
     fetched_at = time.time() if fetched_at is None else fetched_at
     raw_id = data.get("id")
-    model_id: int | str = _int(raw_id) if _int(raw_id) is not None else str(raw_id)
+    number = _int(raw_id)
+    model_id: int | str = number if number is not None else str(raw_id)
     sd_name = str(data.get("sd_name") or data.get("sd_name_in_api") or data.get("name") or "")
     type_info = data.get("type")
     if isinstance(type_info, dict):
