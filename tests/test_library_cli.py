@@ -227,13 +227,19 @@ def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolate
     for i in range(5):
         (loras / f"c_{i:02}.safetensors").write_bytes(make_safetensors(2048 + i))
     args = [sys.executable, "-m", "modelshelf", "scan", "--models-dir", str(tmp_path / "models")]
-    proc = subprocess.Popen(
-        [*args, "--no-identify", "--workers", "1"],
-        env=process_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A child inherits an ignored SIGINT (pytest started in the background, nohup) and Python
+    # then never raises KeyboardInterrupt; a handler is not inherited, so set one while starting.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [*args, "--no-identify", "--workers", "1"],
+            env=process_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     db_path = isolated_home / "library.sqlite3"
     deadline = time.monotonic() + 60
     hashed_before = 0
