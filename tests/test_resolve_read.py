@@ -284,7 +284,9 @@ def test_invalid_utf8(tmp_path):
     assert "UTF-8" in one_sentence(err.value)
 
 
-@pytest.mark.parametrize("text", ['{"a": 1}', "[1, 2]", '{"nodes": "x"}', "{not json"])
+@pytest.mark.parametrize(
+    "text", ['{"a": 1}', "[1, 2]", '{"nodes": "x"}', "{not json", "[" + "1" * 5000 + "]"]
+)
 def test_json_that_is_not_a_workflow(text):
     with pytest.raises(BadInputError) as err:
         extract_resources(text)

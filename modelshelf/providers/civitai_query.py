@@ -32,6 +32,10 @@ _LICENCE = (  # (SearchQuery field, Model field)
 )
 
 
+def _field_is(model_field: str, wanted: bool) -> Callable[[Model], bool]:
+    return lambda model: getattr(model, model_field) is wanted
+
+
 def _bool_text(value: bool) -> str:
     return "true" if value else "false"
 
@@ -100,7 +104,7 @@ def client_filter(query: SearchQuery) -> Callable[[Model], bool] | None:
     for wanted_field, model_field in _LICENCE:
         wanted = getattr(query, wanted_field)
         if wanted is not None:
-            checks.append(lambda m, f=model_field, w=bool(wanted): getattr(m, f) is w)
+            checks.append(_field_is(model_field, bool(wanted)))
     if not checks:
         return None
     return lambda model: all(check(model) for check in checks)

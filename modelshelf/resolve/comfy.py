@@ -196,8 +196,8 @@ def _api(data: dict[str, Any], found: _Collector) -> None:
 def _ui(data: dict[str, Any], found: _Collector, depth: int) -> None:
     if depth > 8:
         return
-    nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
-    for node in nodes[:_MAX_NODES]:
+    nodes = data.get("nodes")
+    for node in nodes[:_MAX_NODES] if isinstance(nodes, list) else []:
         if isinstance(node, dict):
             _ui_node(node, found)
     _models_list(data.get("models"), None, found, "workflow models")
@@ -214,7 +214,8 @@ def _ui_node(node: dict[str, Any], found: _Collector) -> None:
         return
     where = f"{node_type or 'node'} #{node.get('id')}"
     values = node.get("widgets_values")
-    props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+    props = node.get("properties")
+    props = props if isinstance(props, dict) else {}
     named: list[Resource] = []
     if isinstance(values, dict):
         if node_type.startswith("ModelShelf") and "reference" in values:

@@ -121,11 +121,13 @@ def _from_text(text: str, label: str) -> Metadata:
     if stripped[0] in "{[":
         try:
             data = json.loads(stripped)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise BadInputError(
                 f"{_shown(label)} looks like JSON but is not valid JSON ({exc.msg} at "
                 f"line {exc.lineno})."
             ) from None
+        except ValueError:  # e.g. a number too long to convert: no line to point at
+            raise BadInputError(f"{_shown(label)} looks like JSON but is not valid JSON.") from None
         if not isinstance(data, dict):
             raise BadInputError(f"{_shown(label)} is JSON but not a ComfyUI workflow.")
         return Metadata(label, "json", workflow_json=data)

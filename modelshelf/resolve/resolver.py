@@ -167,16 +167,17 @@ def resolve_resources(
         res = resources[i]
         if i in found:
             version, how, confidence = found[i]
-            results[i] = _finish(res, version, how, confidence, index)
+            result = _finish(res, version, how, confidence, index)
         elif i in failed:
-            exc = failed[i]
-            status = "not-found" if isinstance(exc, (NotFoundError, BadInputError)) else "error"
-            results[i] = ResolvedResource(res, status, reason=str(exc))
+            error = failed[i]
+            status = "not-found" if isinstance(error, (NotFoundError, BadInputError)) else "error"
+            result = ResolvedResource(res, status, reason=str(error))
         else:
-            results[i] = ResolvedResource(res, "not-found", reason=_why_not_found(res))
-        conflict = _conflict(res, results[i], index)
+            result = ResolvedResource(res, "not-found", reason=_why_not_found(res))
+        conflict = _conflict(res, result, index)
         if conflict is not None:
-            results[i].conflict = conflict
+            result.conflict = conflict
+        results[i] = result
     return [r for r in results if r is not None]
 
 
