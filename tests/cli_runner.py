@@ -1,7 +1,8 @@
 """Run the ``modelshelf`` command line in-process (the ``run_cli`` fixture).
 
-``run_cli(*args, env=None) -> CliResult`` calls :func:`modelshelf.cli.main` with ``args``
-and returns its exit status and everything it wrote to stdout and stderr. Every call runs
+``run_cli(*args, env=None, stdin="") -> CliResult`` calls :func:`modelshelf.cli.main` with
+``args`` and returns its exit status and everything it wrote to stdout and stderr; the
+command reads ``stdin`` as its standard input. Every call runs
 in the test's isolated environment (``fakes.fixtures.isolated_home``: own MODELSHELF_HOME,
 no real keys, no proxies) plus ``env``: a value of ``None`` removes that variable. The
 changes are undone when the call returns, so calls in one test do not leak into each other.
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +38,12 @@ class CliResult:
     stdout: str
     stderr: str
 
+    def __iter__(self) -> Iterator[int | str]:
+        """``code, out, err = run_cli(...)``."""
+        return iter((self.code, self.stdout, self.stderr))
 
-def _run(args: tuple[str, ...], env: Mapping[str, str | None] | None) -> CliResult:
+
+def _run(args: tuple[str, ...], env: Mapping[str, str | None] | None, stdin: str) -> CliResult:
     from modelshelf.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -47,6 +53,7 @@ def _run(args: tuple[str, ...], env: Mapping[str, str | None] | None) -> CliResu
                 patch.delenv(name, raising=False)
             else:
                 patch.setenv(name, value)
+        patch.setattr(sys, "stdin", io.StringIO(stdin))
         with redirect_stdout(out), redirect_stderr(err):
             code = main(list(args))
     return CliResult(code, out.getvalue(), err.getvalue())
@@ -54,8 +61,8 @@ def _run(args: tuple[str, ...], env: Mapping[str, str | None] | None) -> CliResu
 
 @pytest.fixture
 def run_cli(isolated_home):
-    """``run_cli(*args, env=None)``: ``modelshelf ARGS`` in this process (see the module doc)."""
-    return lambda *args, env=None: _run(args, env)
+    """``run_cli(*args, env=None, stdin="")``: ``modelshelf ARGS`` in this process."""
+    return lambda *args, env=None, stdin="": _run(args, env, stdin)
 
 
 def process_env(**extra: str) -> dict[str, str]:

@@ -273,26 +273,17 @@ def test_ctrl_c_keeps_the_database_and_the_next_scan_continues(tmp_path, isolate
 # -- relative and missing folders (in process) ------------------------------------------------
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    from modelshelf.cli import main
-
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("command", [["scan"], ["updates", "--offline"]])
-def test_a_folder_that_does_not_exist_is_exit_2(command, tmp_path, capsys):
-    code, out, err = run_cli(capsys, *command, "--models-dir", str(tmp_path / "nope"))
+def test_a_folder_that_does_not_exist_is_exit_2(command, tmp_path, run_cli):
+    code, out, err = run_cli(*command, "--models-dir", str(tmp_path / "nope"))
     assert code == 2 and out == ""
     assert err.startswith("modelshelf: None of the model folders exists: ") and err.count("\n") == 1
     assert str(tmp_path / "nope") in err
 
 
 def test_relative_a1111_folder_is_scanned_and_checked_for_updates(
-    fake_civitai, tmp_path, monkeypatch, capsys
+    fake_civitai, tmp_path, monkeypatch, run_cli
 ):
-    monkeypatch.setenv("MODELSHELF_MAX_RETRY_WAIT", "0.05")
     monkeypatch.chdir(tmp_path)
     lora = tmp_path / "sd" / "Lora" / "mine.safetensors"
     lora.parent.mkdir(parents=True)
@@ -304,11 +295,11 @@ def test_relative_a1111_folder_is_scanned_and_checked_for_updates(
     far = make_safetensors(403)
     elsewhere.write_bytes(far)
     publish(fake_civitai, 7, far, "far.safetensors")
-    code, _, err = run_cli(capsys, "scan", "--models-dir", "other", "--no-enrich")
+    code, _, err = run_cli("scan", "--models-dir", "other", "--no-enrich")
     assert code == 0, err
 
     code, out, err = run_cli(
-        capsys, "scan", "--models-dir", "sd", "--layout", "a1111", "--no-enrich", "--json"
+        "scan", "--models-dir", "sd", "--layout", "a1111", "--no-enrich", "--json"
     )
     assert code == 0, err
     doc = json.loads(out)
@@ -316,19 +307,19 @@ def test_relative_a1111_folder_is_scanned_and_checked_for_updates(
     assert doc["identified"] == 1
     assert not (tmp_path / "sd" / "sd").exists()
 
-    code, out, _ = run_cli(capsys, "updates", "--models-dir", "sd", "--layout", "a1111")
+    code, out, _ = run_cli("updates", "--models-dir", "sd", "--layout", "a1111")
     assert out == "All 1 identified model file is at its newest version.\n"  # not 2: this folder
 
     newer = make_version(
         91, 9, [make_file(910, "mine_v2.safetensors", b"x", version_id=91)], name="v2"
     )
     fake_civitai.add_model(make_model(9, "Model 9", "LORA", [newer, old]))
-    code, out, _ = run_cli(capsys, "updates", "--models-dir", "sd", "--layout", "a1111", "--json")
+    code, out, _ = run_cli("updates", "--models-dir", "sd", "--layout", "a1111", "--json")
     assert [u["path"] for u in json.loads(out)["updates"]] == [str(lora)]
 
 
-def test_one_file_is_one_model_file(tmp_path, capsys):
+def test_one_file_is_one_model_file(tmp_path, run_cli):
     (tmp_path / "loras").mkdir()
     (tmp_path / "loras" / "a.safetensors").write_bytes(make_safetensors(1))
-    code, out, _ = run_cli(capsys, "scan", "--models-dir", str(tmp_path), "--no-identify")
+    code, out, _ = run_cli("scan", "--models-dir", str(tmp_path), "--no-identify")
     assert code == 0 and out.startswith("1 model file: 1 hashed now")

@@ -7,10 +7,7 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 import requests
@@ -26,7 +23,6 @@ from modelshelf.providers.civitai import CivitaiProvider
 from modelshelf.settings import load_settings
 from modelshelf.sidecars import http_image_fetcher
 
-ROOT = Path(__file__).resolve().parents[1]
 BOUND = 30.0  # how long a cancelled call may take before the test calls it stuck
 RETRY_LINE = re.compile(r"modelshelf: .+; retrying( in \d+ s)? \(\d+ of \d+\)…$")
 
@@ -267,21 +263,15 @@ def test_cancel_interrupts_a_download_s_retry_wait(server, tmp_path):
 # -- the CLI shows the retries without -v ------------------------------------------------
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, MODELSHELF_MAX_RETRY_WAIT="0.05", PYTHONPATH=str(ROOT), **env)
-    return subprocess.run(
-        [sys.executable, "-m", "modelshelf", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.fixture
+def cli(run_cli):
+    """``modelshelf ARGS`` in-process (``run_cli``)."""
+    return run_cli
 
 
-def test_cli_prints_each_retry_then_one_sentence_for_a_refused_port():
+def test_cli_prints_each_retry_then_one_sentence_for_a_refused_port(cli):
     proc = cli("search", "--no-cache", env={"MODELSHELF_CIVITAI_URL": refused_url()})
-    assert proc.returncode == 6 and proc.stdout == ""
+    assert proc.code == 6 and proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert lines[:2] == [
         "modelshelf: Civitai refused the connection; retrying (1 of 2)…",
@@ -292,12 +282,12 @@ def test_cli_prints_each_retry_then_one_sentence_for_a_refused_port():
     assert lines[2].startswith("modelshelf: Civitai at 127.0.0.1 refused the connection")
 
 
-def test_cli_gives_up_on_a_silent_server(isolated_home):
+def test_cli_gives_up_on_a_silent_server(isolated_home, cli):
     # read timeout 2 s: the deadline (6 s) leaves room for one retry, not two
     (isolated_home / "settings.json").write_text(json.dumps({"timeout": 2.0}))
     with SilentServer() as silent:
         proc = cli("search", "--no-cache", env={"MODELSHELF_CIVITAI_URL": silent.url})
-    assert proc.returncode == 6, proc.stderr
+    assert proc.code == 6, proc.stderr
     lines = proc.stderr.splitlines()
     assert "modelshelf: Civitai did not answer; retrying (1 of 4)…" in lines
     assert lines[-1].startswith("modelshelf: Civitai at 127.0.0.1 did not answer in time")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +14,6 @@ from resolve_images import INFOTEXT, png, with_user_comment
 from modelshelf.library.db import LibraryDB
 from modelshelf.resolve import download_missing, plan_for_files
 from modelshelf.settings import load_settings
-
-REPO = Path(__file__).resolve().parents[1]
 
 CKPT = make_safetensors(40 * 1024)
 LORA = make_safetensors(8 * 1024, {"ss_network_dim": "4"})
@@ -232,28 +227,10 @@ def test_download_missing_through_the_shelf_into_comfyui(civitai, tmp_path):
 
 
 @pytest.fixture
-def env(civitai, isolated_home):
-    values = {k: v for k, v in os.environ.items() if not k.startswith(("CIVITAI", "NOVITA"))}
-    values.update(
-        MODELSHELF_HOME=str(isolated_home),
-        MODELSHELF_CIVITAI_URL=civitai.url,
-        MODELSHELF_MAX_RETRY_WAIT="0.05",
-        NO_PROXY="127.0.0.1,127.0.0.2,localhost",
-        PYTHONPATH=str(REPO),
-    )
-    return values
-
-
-def cli(env, *args, stdin=None):
-    return subprocess.run(
-        [sys.executable, "-m", "modelshelf", "resolve", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-    )
+def cli(civitai, run_cli):
+    """``cli(*args, stdin="")``: ``modelshelf resolve ARGS`` in-process against the fake."""
+    env = {"MODELSHELF_CIVITAI_URL": civitai.url}
+    return lambda *args, stdin="": run_cli("resolve", *args, env=env, stdin=stdin)
 
 
 def a1111_tree(root: Path) -> Path:
@@ -262,12 +239,12 @@ def a1111_tree(root: Path) -> Path:
     return root
 
 
-def test_cli_downloads_into_an_a1111_tree_then_reports_installed(env, tmp_path):
+def test_cli_downloads_into_an_a1111_tree_then_reports_installed(tmp_path, cli):
     host = a1111_tree(tmp_path / "webui")
     image = tmp_path / "a.png"
     image.write_bytes(png({"parameters": infotext()}))
-    listing = cli(env, str(image), "--host-dir", str(host))
-    assert listing.returncode == 0, listing.stderr
+    listing = cli(str(image), "--host-dir", str(host))
+    assert listing.code == 0, listing.stderr
     lines = listing.stdout.splitlines()
     assert any(
         line.startswith("lora")
@@ -279,8 +256,8 @@ def test_cli_downloads_into_an_a1111_tree_then_reports_installed(env, tmp_path):
     ), listing.stdout
     assert "5 to download" in lines[-1]
 
-    done = cli(env, str(image), "--host-dir", str(host), "--download", "--json")
-    assert done.returncode == 0, done.stderr
+    done = cli(str(image), "--host-dir", str(host), "--download", "--json")
+    assert done.code == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["complete"] is True and doc["missing"] == []
     assert {d["ok"] for d in doc["downloads"]} == {True} and len(doc["downloads"]) == 5
@@ -291,26 +268,26 @@ def test_cli_downloads_into_an_a1111_tree_then_reports_installed(env, tmp_path):
     assert (host / "models" / "VAE" / "sdxl_vae.safetensors").read_bytes() == VAE
     assert (host / "models" / "Lora" / "add-detail-xl.json").is_file()  # sidecars too
 
-    again = cli(env, str(image), "--host-dir", str(host))
-    assert again.returncode == 0
+    again = cli(str(image), "--host-dir", str(host))
+    assert again.code == 0
     assert "5 of 5 installed" in again.stdout.splitlines()[-1]
 
 
-def test_cli_partial_result_exits_non_zero_and_names_what_is_missing(env, tmp_path):
+def test_cli_partial_result_exits_non_zero_and_names_what_is_missing(tmp_path, cli):
     text = (
         "x <lora:add-detail-xl:0.5>\nSteps: 20, Model: mystery, Model hash: 0123456789, "
         f'Lora hashes: "add-detail-xl: {file_hashes(LORA)["AutoV3"]}"'
     )
-    proc = cli(env, "-", "--models-dir", str(tmp_path / "m"), "--download", stdin=text)
-    assert proc.returncode == 3, proc.stderr
+    proc = cli("-", "--models-dir", str(tmp_path / "m"), "--download", stdin=text)
+    assert proc.code == 3, proc.stderr
     assert "missing: mystery" in proc.stdout.splitlines()[-1]
     assert (tmp_path / "m" / "loras" / "add-detail-xl.safetensors").read_bytes() == LORA
 
 
-def test_cli_bad_file_is_one_sentence(env, tmp_path):
+def test_cli_bad_file_is_one_sentence(tmp_path, cli):
     bad = tmp_path / "x.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n\0\0")
-    proc = cli(env, str(bad))
-    assert proc.returncode == 2 and proc.stdout == ""
+    proc = cli(str(bad))
+    assert proc.code == 2 and proc.stdout == ""
     assert proc.stderr.startswith("modelshelf: ") and len(proc.stderr.splitlines()) == 1
     assert "Traceback" not in proc.stderr

@@ -10,11 +10,7 @@ request bound is reached, and its next cursor loses and repeats nothing.
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
@@ -30,7 +26,6 @@ from modelshelf.providers.novita import NovitaProvider
 from modelshelf.settings import load_settings
 from modelshelf.types import SearchQuery
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = make_safetensors(64)
 
 
@@ -69,16 +64,10 @@ def read_all(provider, query: SearchQuery, cursors: list | None = None) -> list:
     raise AssertionError("paging did not end")
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MODELSHELF_MAX_RETRY_WAIT="0.05", COLUMNS="200", PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "modelshelf", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+@pytest.fixture
+def cli(run_cli):
+    """``modelshelf ARGS`` in-process, 200 columns wide."""
+    return lambda *args: run_cli(*args, env={"COLUMNS": "200"})
 
 
 # -- defect 12: licence filters ------------------------------------------------------------
@@ -121,11 +110,11 @@ def test_licence_filters_are_applied_on_our_side_over_full_pages(fake_civitai):
         assert not {k for k in request.query_keys if k.lower().startswith("allow")}
 
 
-def test_cli_licence_flags_work_against_the_strict_server(fake_civitai):
+def test_cli_licence_flags_work_against_the_strict_server(fake_civitai, cli):
     add(fake_civitai, 9100, "Free one", allowNoCredit=True, allowDerivatives=True)
     add(fake_civitai, 9101, "Credit one", allowNoCredit=False, allowDerivatives=True)
     result = cli("search", "one", "--allow-no-credit", "--allow-derivatives", "--json")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     import json
 
     assert [m["id"] for m in json.loads(result.stdout)["items"]] == [9100]
@@ -168,10 +157,10 @@ def test_query_with_base_model_reads_on_until_the_page_is_full(fake_civitai):
     assert all(r.param("limit") == "5" for r in models_sent(fake_civitai))
 
 
-def test_cli_query_with_base_model_shows_later_windows(fake_civitai):
+def test_cli_query_with_base_model_shows_later_windows(fake_civitai, cli):
     add_sparse_flux(fake_civitai, 17, [300, 299])
     result = cli("search", "stylo", "--base-model", "Flux.1 D", "--limit", "5")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert "300" in result.stdout and "299" in result.stdout
     assert "No models" not in result.stdout
 
@@ -211,17 +200,17 @@ def test_request_bound_is_reported_with_a_cursor_that_goes_on(fake_civitai):
     assert [m.id for m in more.items] == [7, 6] and not more.bound_reached
 
 
-def test_cli_says_how_far_it_read_and_quotes_the_cursor(fake_civitai):
+def test_cli_says_how_far_it_read_and_quotes_the_cursor(fake_civitai, cli):
     add_sparse_flux(fake_civitai, 5 * READ_ON_REQUESTS + 3, [7])
     result = cli("search", "stylo", "--base-model", "Flux.1 D", "--limit", "5")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert "No models found" not in result.stdout
     line = result.stdout.strip().splitlines()[-1]
     assert line.startswith(f"No models matched in the first {5 * READ_ON_REQUESTS} results")
     words = shlex.split(line.partition("--cursor ")[2])
     assert len(words) == 1
     again = cli("search", "stylo", "--base-model", "Flux.1 D", "--limit", "5", "--cursor", words[0])
-    assert again.returncode == 0, again.stderr
+    assert again.code == 0, again.stderr
     assert "Stylo flux 7" in again.stdout
 
 
@@ -238,13 +227,13 @@ def test_unknown_tag_is_unfiltered_by_the_server_and_filtered_by_us(fake_civitai
     ] == [9200]
 
 
-def test_unknown_creator_says_there_is_no_such_creator(fake_civitai):
+def test_unknown_creator_says_there_is_no_such_creator(fake_civitai, cli):
     reply = requests.get(fake_civitai.url + "/api/v1/models", params={"username": "nob.ody"})
     assert (reply.status_code, reply.json()) == (404, {"message": "User not found"})
     with pytest.raises(NotFoundError, match="no creator named 'nob.ody'"):
         civitai().search_page(SearchQuery(username="nob.ody"))
     result = cli("search", "--user", "nob.ody")
-    assert result.returncode == 3
+    assert result.code == 3
     assert "no creator named 'nob.ody'" in result.stderr and "model search" not in result.stderr
 
 
@@ -254,17 +243,17 @@ def test_known_creator_matches_after_slugifying(fake_civitai):
 
 
 # -- defect 8: the next-page hint ----------------------------------------------------------
-def test_more_results_hint_is_shell_quoted(fake_civitai):
+def test_more_results_hint_is_shell_quoted(fake_civitai, cli):
     for i in range(6):
         add(fake_civitai, 9300 + i, f"Quote {i}")
     result = cli("search", "--limit", "2")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     line = result.stdout.strip().splitlines()[-1]
     assert line.startswith("More results: --cursor '") and "|" in line
     (cursor,) = shlex.split(line.partition("--cursor ")[2])
     assert "|" in cursor
     again = cli("search", "--limit", "2", "--cursor", cursor, "--json")
-    assert again.returncode == 0, again.stderr
+    assert again.code == 0, again.stderr
 
 
 # -- defect 6: Novita NSFW off ---------------------------------------------------------------
@@ -310,13 +299,13 @@ def test_novita_filtered_pages_read_on_up_to_the_bound(novita):
     assert [m.id for m in last.items] == [9999] and last.next_cursor is None
 
 
-def test_cli_novita_empty_page_with_cursor_is_not_no_models_found(novita, monkeypatch):
+def test_cli_novita_empty_page_with_cursor_is_not_no_models_found(novita, monkeypatch, cli):
     add_novita(novita, 5 * READ_ON_REQUESTS + 5, lambda i: False)
     novita.add_model(make_novita_model(9999, "late", civitai_version_id=9))
     monkeypatch.setenv("MODELSHELF_NOVITA_URL", novita.url)
     monkeypatch.setenv("NOVITA_API_KEY", NOVITA_KEY)
     result = cli("search", "--provider", "novita", "--limit", "5")
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.stderr
     assert "No models found" not in result.stdout
     assert "No models matched in the first 50 results; more may match: --cursor c_" in result.stdout
 
