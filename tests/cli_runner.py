@@ -2,10 +2,10 @@
 
 ``run_cli(*args, env=None, stdin="") -> CliResult`` calls :func:`modelshelf.cli.main` with
 ``args`` and returns its exit status and everything it wrote to stdout and stderr; the
-command reads ``stdin`` as its standard input. Every call runs
-in the test's isolated environment (``fakes.fixtures.isolated_home``: own MODELSHELF_HOME,
-no real keys, no proxies) plus ``env``: a value of ``None`` removes that variable. The
-changes are undone when the call returns, so calls in one test do not leak into each other.
+command reads ``stdin`` as its standard input. Every call runs in the test's isolated
+environment (``fakes.fixtures.isolated_home``: own MODELSHELF_HOME, no real keys, no
+proxies) plus ``env``: a value of ``None`` removes that variable. The changes are undone
+when the call returns, so calls in one test do not leak into each other.
 
 Only tests that need a real process (a signal, a pseudo-terminal, two processes at once)
 start one; they build its environment with :func:`process_env` at test time.
