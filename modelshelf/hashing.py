@@ -171,6 +171,7 @@ def _hash_stream(
     full = hashlib.sha256()
     v1 = hashlib.sha256()
     v3 = None
+    payload_at: int | None = None
     if with_autov3:
         payload_at = _payload_offset(first[:8], total)
         if payload_at is not None:
@@ -184,7 +185,7 @@ def _hash_stream(
         n = len(chunk)
         full.update(chunk)
         end = pos + n
-        if v3 is not None and end > payload_at:
+        if v3 is not None and payload_at is not None and end > payload_at:
             v3.update(chunk[max(0, payload_at - pos) :])
         if end > AUTOV1_OFFSET and pos < AUTOV1_OFFSET + AUTOV1_LENGTH:
             lo = max(0, AUTOV1_OFFSET - pos)
@@ -261,9 +262,9 @@ def hash_files(
     workers = max(1, workers or os.cpu_count() or 1)
     small: list = []
     if size_of is not None:
-        given, large = list(paths), []
-        for p in given:
-            (small if size_of(p) < SMALL_FILE else large).append(p)
+        given, large = list(paths), list[Any]()
+        for given_path in given:
+            (small if size_of(given_path) < SMALL_FILE else large).append(given_path)
         del given
         paths = large
     it = iter(paths)

@@ -58,7 +58,7 @@ class DetailState:
     max_nsfw: int = 2
 
 
-def _opt(flag: bool) -> bool | None:
+def _opt(flag: object) -> bool | None:
     return True if flag else None
 
 
@@ -161,7 +161,7 @@ class BrowseHandlers:
         )
 
     # -- detail -----------------------------------------------------------------------
-    def open(self, ref: str, provider: str, nsfw: str, in_webui: bool):
+    def open(self, ref: str, provider: str | None, nsfw: str | None, in_webui: bool):
         """Open a model from a card or a pasted REF. Returns the detail outputs."""
         ref = (ref or "").strip()
         detail = DetailState()
@@ -178,7 +178,7 @@ class BrowseHandlers:
             return self._detail_failed(detail, exc)
         return self.show(detail, detail.version_id, nsfw, in_webui)
 
-    def show(self, detail: DetailState, version_id: Any, nsfw: str, in_webui: bool):
+    def show(self, detail: DetailState, version_id: Any, nsfw: str | None, in_webui: bool):
         """(Re)render the detail for ``version_id`` of the model in ``detail``."""
         if detail is None or detail.model is None:
             return self._detail_failed(DetailState(), None, "Open a model first.")

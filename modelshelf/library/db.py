@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .db_queries import FrontEndQueries
 from .db_scan import UPSERT_FILE, ScanRows
@@ -75,7 +76,10 @@ class LibraryDB(ScanRows, FrontEndQueries):
     @property
     def schema_version(self) -> int:
         with self._lock:
-            return int(self._schema_row()[0])
+            row = self._schema_row()
+            if row is None:  # only before the schema is written, which __init__ does
+                raise RuntimeError("the library database has no schema version")
+            return int(row[0])
 
     @property
     def total_changes(self) -> int:
@@ -274,6 +278,7 @@ def file_row(
     now = time.time() if now is None else now
     sha = _upper(sha256)
     model_id, version_id, file_id, id_source = ids
+    known: tuple[Any, ...]
     if version_id is not None:
         known = (model_id, version_id, file_id, id_source or source, "identified", now, None)
     else:

@@ -98,8 +98,8 @@ class FrontEndQueries:
         """Which models (of ``model_ids``; None: all) have a newer version than installed."""
         if model_ids is None:
             with self._lock:
-                rows = self._conn.execute(f"SELECT m.model_id FROM models m WHERE {_HAS_UPDATE}")
-                return {r[0] for r in rows}
+                cursor = self._conn.execute(f"SELECT m.model_id FROM models m WHERE {_HAS_UPDATE}")
+                return {r[0] for r in cursor}
         found: set[int] = set()
         for chunk in _chunks(model_ids):
             marks = ",".join("?" * len(chunk))

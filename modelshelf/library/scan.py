@@ -72,7 +72,7 @@ class ScanItems(Sequence[LibraryFile]):
     def __len__(self) -> int:
         return self.db.count_files(self.roots)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return list(self)[index]
 
     def __repr__(self) -> str:
@@ -147,14 +147,14 @@ def scan_library(
     AutoV3 is computed for safetensors files of ``autov3_folders`` (None: every folder).
     ``items`` of the result reads the database (see :class:`ScanItems`).
     """
-    dirs = [(k, os.path.abspath(d)) for k, d in dirs]
-    roots = [d for _, d in dirs]
+    absolute = [(k, os.path.abspath(d)) for k, d in dirs]
+    roots = [d for _, d in absolute]
     known = db.snapshot(roots)
     result = ScanResult(items=ScanItems(db, roots))
     titles = _TitleCounter(a1111_cache)
-    moved: list[tuple[str, int, int, str]] = []
+    moved: list[tuple[str | None, int, int, str]] = []
     todo: list[_Todo] = []
-    for key, root, path, st in walk_model_files(dirs, cancel):
+    for key, root, path, st in walk_model_files(absolute, cancel):
         titles.add(key, root, path)
         row = known.pop(path, None)
         if row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns:
@@ -302,11 +302,11 @@ class _TitleCounter:
 
     def __init__(self, cache: A1111HashCache | None):
         self.cache = cache if cache else None
-        self.stems = cache.stems() if self.cache is not None else set()
+        self.stems = self.cache.stems() if self.cache is not None else set()
         self.counts: dict[str, int] = {}
 
     def add(self, key: str, root: str, path: str) -> None:
-        if not self.stems:
+        if not self.stems or self.cache is None:
             return
         stem = os.path.splitext(os.path.basename(path))[0]
         if stem not in self.stems:
