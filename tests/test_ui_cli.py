@@ -25,20 +25,21 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::", "example.org"])
-def test_a_non_loopback_bind_needs_a_login(host, tmp_path):
-    done = run("--host", host, "--models-dir", str(tmp_path))
-    assert done.returncode == 2
+def test_a_non_loopback_bind_needs_a_login(host, tmp_path, run_cli):
+    done = run_cli("ui", "--host", host, "--models-dir", str(tmp_path))
+    assert done.code == 2
     assert done.stderr.count("\n") == 1 and "--auth" in done.stderr
     assert done.stdout == ""
 
 
 @pytest.mark.parametrize("auth", ["nopassword", ":x", "user:"])
-def test_a_malformed_login_is_refused(auth, tmp_path):
-    done = run("--host", "0.0.0.0", "--auth", auth, "--models-dir", str(tmp_path))
-    assert done.returncode == 2 and "USER:PASSWORD" in done.stderr
+def test_a_malformed_login_is_refused(auth, tmp_path, run_cli):
+    done = run_cli("ui", "--host", "0.0.0.0", "--auth", auth, "--models-dir", str(tmp_path))
+    assert done.code == 2 and "USER:PASSWORD" in done.stderr
 
 
 def test_without_the_extra_it_says_how_to_install_it(tmp_path):
+    """A real process: an interpreter whose ``import gradio`` fails."""
     fake = tmp_path / "nogradio" / "gradio"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('no gradio here')\n")
