@@ -308,11 +308,12 @@ class NovitaProvider:
 
         target = resolve_novita(version, file=file)  # the one place that decides
         if target.via_civitai:
+            vid = int(target.civitai_version_id or 0)
             raise CivitaiDownloadRequired(
                 f"Novita serves only your private models; {file.name or 'this model'} is "
-                f"Civitai version {target.civitai_version_id}, download it with: "
-                f"modelshelf download {civitai_vid_ref(target.civitai_version_id)}.",
-                civitai_version_id=int(target.civitai_version_id or 0),
+                f"Civitai version {vid}, download it with: "
+                f"modelshelf download {civitai_vid_ref(vid)}.",
+                civitai_version_id=vid,
                 provider="novita",
             )
         url = target.download_url or ""
