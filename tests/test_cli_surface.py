@@ -12,8 +12,6 @@ import json
 import pytest
 from fakes.factory import make_file, make_image, make_model, make_safetensors, make_version
 
-from modelshelf.cli import main
-
 TRAINED = ["quiet comedy style", "sunlit watercolour washes", "extraordinarilylongtriggerword"]
 LONG_WORDS = [
     ", ".join(TRAINED),
@@ -22,12 +20,6 @@ LONG_WORDS = [
     "Illustrious",
     "a_creator_with_a_very_long_name_indeed",
 ]
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -74,9 +66,9 @@ def add_long_models(fake):
         fake.add_model(make_model(mid, name, "TextualInversion", [v], creator=LONG_WORDS[4]))
 
 
-def test_search_table_at_80_columns_never_cuts_a_word(fake_civitai, narrow, capsys):
+def test_search_table_at_80_columns_never_cuts_a_word(fake_civitai, narrow, run_cli):
     add_long_models(fake_civitai)
-    code, out, err = run(capsys, "search", "--type", "TextualInversion")
+    code, out, err = run_cli("search", "--type", "TextualInversion")
     assert code == 0, err
     assert max(len(line) for line in out.splitlines()) <= 80
     lines = [line for line in out.splitlines() if not line.startswith("More results")]
@@ -90,10 +82,10 @@ def test_search_table_at_80_columns_never_cuts_a_word(fake_civitai, narrow, caps
     assert "TextualInversion" in body.split()  # the type column keeps its word whole
 
 
-def test_search_table_keeps_the_real_catalogue_readable(fake_civitai, narrow, capsys):
-    code, out, _ = run(capsys, "search", "--json")
+def test_search_table_keeps_the_real_catalogue_readable(fake_civitai, narrow, run_cli):
+    code, out, _ = run_cli("search", "--json")
     items = json.loads(out)["items"]
-    code, out, _ = run(capsys, "search")
+    code, out, _ = run_cli("search")
     assert code == 0
     assert max(len(line) for line in out.splitlines()) <= 80
     body = "\n".join(line for line in out.splitlines() if not line.startswith("More results"))
@@ -129,10 +121,10 @@ def detailed(fake_civitai):
     return data
 
 
-def test_show_tells_file_type_hash_and_what_limits_a_download(fake_civitai, detailed, capsys):
+def test_show_tells_file_type_hash_and_what_limits_a_download(fake_civitai, detailed, run_cli):
     import hashlib
 
-    code, out, err = run(capsys, "show", "8800")
+    code, out, err = run_cli("show", "8800")
     assert code == 0, err
     sha = hashlib.sha256(detailed).hexdigest().upper()
     assert f"SHA256 {sha}" in out
@@ -144,13 +136,13 @@ def test_show_tells_file_type_hash_and_what_limits_a_download(fake_civitai, deta
     assert "KiB" in out and " KB" not in out and " MB" not in out
 
 
-def test_show_lists_nsfw_previews_only_with_nsfw(fake_civitai, detailed, capsys):
-    code, out, _ = run(capsys, "show", "8800")
+def test_show_lists_nsfw_previews_only_with_nsfw(fake_civitai, detailed, run_cli):
+    code, out, _ = run_cli("show", "8800")
     assert "sfw.png" in out and "racy.png" not in out
     assert "1 hidden as NSFW" in out and "--nsfw lists them" in out
-    code, out, _ = run(capsys, "show", "8800", "--nsfw")
+    code, out, _ = run_cli("show", "8800", "--nsfw")
     assert "racy.png" in out and "hidden" not in out
-    code, out, _ = run(capsys, "show", "8800", "--json")
+    code, out, _ = run_cli("show", "8800", "--json")
     (version,) = json.loads(out)["item"]["versions"]
     assert [i["url"].rsplit("/", 1)[1] for i in version["images"]] == ["sfw.png"]
     assert [f["type"] for f in version["files"]] == ["Model", "Training Data", "VAE"]
@@ -159,8 +151,8 @@ def test_show_lists_nsfw_previews_only_with_nsfw(fake_civitai, detailed, capsys)
 # -- the smaller things ------------------------------------------------------------------------
 
 
-def test_modelshelf_alone_prints_help_with_environment_and_exit_statuses(capsys):
-    code, out, err = run(capsys)
+def test_modelshelf_alone_prints_help_with_environment_and_exit_statuses(run_cli):
+    code, out, err = run_cli()
     assert code == 0 and err == ""
     assert out.startswith("usage: modelshelf")
     for text in ("MODELSHELF_HOME", "CIVITAI_API_TOKEN", "MODELSHELF_MODELS_DIR", "130"):
@@ -188,7 +180,7 @@ def test_a_long_trained_word_is_shortened_with_an_ellipsis():
 
 
 def test_ctrl_c_during_a_download_says_that_running_it_again_resumes(
-    fake_civitai, monkeypatch, tmp_path, capsys
+    fake_civitai, monkeypatch, tmp_path, run_cli
 ):
     import modelshelf.download.service as service
 
@@ -196,7 +188,7 @@ def test_ctrl_c_during_a_download_says_that_running_it_again_resumes(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(service, "download", interrupted)
-    code, out, err = run(capsys, "download", "1", "--models-dir", str(tmp_path))
+    code, out, err = run_cli("download", "1", "--models-dir", str(tmp_path))
     assert code == 130 and out == ""
     assert err == (
         "modelshelf: interrupted; run the same command again to resume the download "
@@ -215,34 +207,34 @@ def poses(fake_civitai):
     )
 
 
-def test_a_type_without_a_home_goes_to_other_in_a_plain_folder(poses, tmp_path, capsys):
-    code, out, err = run(
-        capsys, "download", "44", "--models-dir", str(tmp_path / "m"), "--dry-run", "--json"
+def test_a_type_without_a_home_goes_to_other_in_a_plain_folder(poses, tmp_path, run_cli):
+    code, out, err = run_cli(
+        "download", "44", "--models-dir", str(tmp_path / "m"), "--dry-run", "--json"
     )
     assert code == 0, err
     assert json.loads(out)["path"] == str(tmp_path / "m" / "other" / "p.zip")
 
 
-def test_a_type_without_a_home_in_a_host_is_refused_with_new_advice(poses, tmp_path, capsys):
+def test_a_type_without_a_home_in_a_host_is_refused_with_new_advice(poses, tmp_path, run_cli):
     host = tmp_path / "ComfyUI"
     (host / "custom_nodes").mkdir(parents=True)
-    code, out, err = run(capsys, "download", "44", "--host-dir", str(host))
+    code, out, err = run_cli("download", "44", "--host-dir", str(host))
     assert code == 2 and out == ""
     assert "'Poses' has no model folder in this ComfyUI layout" in err
     assert "--models-dir DIR puts it in DIR/other" in err
     assert not (host / "models").exists()
 
 
-def test_an_archived_model_is_not_found(fake_civitai, tmp_path, capsys):
+def test_an_archived_model_is_not_found(fake_civitai, tmp_path, run_cli):
     raw = make_model(55, "Old", "LORA", versions=[make_version(550, 55, [], name="v1")])
     raw["mode"] = "Archived"
     fake_civitai.add_model(raw)
-    code, _, err = run(capsys, "download", "55", "--models-dir", str(tmp_path / "m"))
+    code, _, err = run_cli("download", "55", "--models-dir", str(tmp_path / "m"))
     assert code == 3 and "archived" in err
     assert not (tmp_path / "m").exists()
 
 
-def test_download_uses_the_models_dir_setting(fake_civitai, tmp_path, capsys):
+def test_download_uses_the_models_dir_setting(fake_civitai, tmp_path, run_cli):
     fake_civitai.add_model(
         make_model(
             66,
@@ -251,11 +243,11 @@ def test_download_uses_the_models_dir_setting(fake_civitai, tmp_path, capsys):
             [make_version(660, 66, [make_file(6600, "ink.safetensors", b"i" * 2048)], name="v")],
         )
     )
-    assert run(capsys, "config", "set", "models_dir", str(tmp_path / "shelf"))[0] == 0
-    code, out, err = run(capsys, "download", "66", "--dry-run")
+    assert run_cli("config", "set", "models_dir", str(tmp_path / "shelf")).code == 0
+    code, out, err = run_cli("download", "66", "--dry-run")
     assert code == 0, err
     assert out == (
         f"Would download {tmp_path / 'shelf' / 'loras' / 'ink.safetensors'} (2.0 KiB, SHA256 "
-        f"{json.loads(run(capsys, 'download', '66', '--dry-run', '--json')[1])['sha256']}; "
+        f"{json.loads(run_cli('download', '66', '--dry-run', '--json').stdout)['sha256']}; "
         "not installed).\n"
     )
