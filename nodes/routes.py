@@ -16,6 +16,8 @@ is reached only through :class:`Shelf` and :mod:`modelshelf.views`.
     GET  /modelshelf/library                  folder keys and how many files each lists
     GET  /modelshelf/trained-words?folder=&name=  a file ComfyUI lists in that folder
     GET  /modelshelf/settings    POST /modelshelf/settings  (keys: only whether one is set)
+    POST /modelshelf/missing                  a workflow, an image or a file → the models it needs
+    POST /modelshelf/missing/download         {"plan_id", "accept"}: queue the missing ones
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/modelshelf"
 Handler = Callable[[Any], Awaitable[Any]]
+BodyReader = Callable[[Any], Awaitable[dict[str, Any]]]
 
 
 def _secrets() -> list[str]:
@@ -49,8 +52,23 @@ def _json(web: Any, data: Any, status: int = 200) -> Any:
     return web.Response(text=text, status=status, content_type="application/json")
 
 
-def _route(web: Any, handler: Callable[..., Any], *, post: bool = False) -> Handler:
-    """Wrap a blocking ``handler(request_values) -> data`` as a checked aiohttp handler."""
+async def _json_body(request: Any) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise guard.RefusedError(400, "The request body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise guard.RefusedError(400, "The request body must be a JSON object.")
+    return body
+
+
+def _route(
+    web: Any, handler: Callable[..., Any], *, post: bool = False, reader: BodyReader | None = None
+) -> Handler:
+    """Wrap a blocking ``handler(query, match_info, body) -> data`` as a checked aiohttp
+    handler; ``reader`` turns a POST's body into ``body`` (default: a JSON object)."""
 
     async def wrapped(request: Any) -> Any:
         from ..modelshelf.errors import ModelShelfError
@@ -58,13 +76,8 @@ def _route(web: Any, handler: Callable[..., Any], *, post: bool = False) -> Hand
         try:
             guard.check_origin(request.headers)
             body: dict[str, Any] = {}
-            if post and request.can_read_body:
-                try:
-                    body = await request.json()
-                except ValueError:
-                    raise guard.RefusedError(400, "The request body is not JSON.") from None
-                if not isinstance(body, dict):
-                    raise guard.RefusedError(400, "The request body must be a JSON object.")
+            if post:
+                body = await (reader or _json_body)(request)
             call = functools.partial(handler, dict(request.query), dict(request.match_info), body)
             data = await asyncio.get_running_loop().run_in_executor(None, call)
             return _json(web, data)
@@ -80,7 +93,7 @@ def _route(web: Any, handler: Callable[..., Any], *, post: bool = False) -> Hand
 
 def add_routes(routes: Any, web: Any) -> None:
     """Add our handlers to an aiohttp ``RouteTableDef`` (ComfyUI's or a test app's)."""
-    from . import handlers
+    from . import handlers, missing
 
     table = [
         ("GET", "/options", handlers.options, False),
@@ -95,10 +108,14 @@ def add_routes(routes: Any, web: Any) -> None:
         ("GET", "/trained-words", handlers.trained_words, False),
         ("GET", "/settings", handlers.get_settings, False),
         ("POST", "/settings", handlers.set_settings, True),
+        ("POST", "/missing/download", missing.download, True),
     ]
     for method, path, handler, post in table:
         decorate = routes.post if method == "POST" else routes.get
         decorate(PREFIX + path)(_route(web, handler, post=post))
+    routes.post(PREFIX + "/missing")(
+        _route(web, missing.check, post=True, reader=missing.read_sources)
+    )
 
 
 def register_routes() -> bool:
