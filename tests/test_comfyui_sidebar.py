@@ -115,3 +115,197 @@ def test_download_progress_cancel_and_retry(page, comfy, fake_storage, shots):
     expect(job.locator(".ms-state")).to_have_text("Done", timeout=20000)
     assert (comfy.models("checkpoints") / "big.safetensors").is_file()
     page.screenshot(path=str(shots / "comfyui_retried.png"))
+
+
+# -- Missing models ---------------------------------------------------------------------
+def _add_nodes(page, nodes: list[dict]) -> None:
+    """Put ComfyUI nodes on the stand-in canvas (no graph-loaded hook: the person built it)."""
+    page.evaluate(
+        """(nodes) => {
+          for (const d of nodes) {
+            const node = window.LiteGraph.createNode(d.type);
+            node.widgets = d.values.map((value, i) => ({name: `w${i}`, value}));
+            node.properties = d.properties || {};
+            window.__app.graph.add(node);
+          }
+        }""",
+        nodes,
+    )
+
+
+def test_missing_models_check_workflow_and_download_all(page, comfy, fake_storage, shots):
+    import hashlib
+
+    from comfyui_catalogue import CKPT
+    from comfyui_stubs import pack_module
+
+    expect = playwright_api.expect
+    pack_module("nodes.service").get_shelf().download("10@100")  # the LoRA is installed
+    sha = hashlib.sha256(CKPT).hexdigest()
+    _add_nodes(
+        page,
+        [
+            {
+                "type": "CheckpointLoaderSimple",
+                "values": ["real_v2.safetensors"],
+                "properties": {
+                    "models": [
+                        {
+                            "name": "real_v2.safetensors",
+                            "hash": sha,
+                            "hash_type": "SHA256",
+                            "directory": "checkpoints",
+                        }
+                    ]
+                },
+            },
+            {"type": "LoraLoader", "values": ["ink_style.safetensors", 0.8, 1]},
+            {"type": "CheckpointLoaderSimple", "values": ["big.safetensors"]},
+            {"type": "VAELoader", "values": ["mystery_vae.safetensors"]},
+        ],
+    )
+    section = page.locator(".ms-missing")
+    section.get_by_role("button", name="Check workflow").click()
+    rows = section.locator(".ms-item")
+    expect(rows).to_have_count(4)
+
+    def badge(name: str):
+        return section.locator(".ms-item", has_text=name).locator(".ms-badge")
+
+    expect(badge("real_v2.safetensors")).to_have_text("Missing")
+    expect(badge("ink_style.safetensors")).to_have_text("Installed")
+    expect(badge("big.safetensors")).to_have_text("Guess")
+    expect(badge("mystery_vae.safetensors")).to_have_text("Not found")
+    expect(section.locator(".ms-item", has_text="real_v2")).to_contain_text("by SHA256")
+    expect(section.locator(".ms-item", has_text="real_v2")).to_contain_text(
+        "to checkpoints/real_v2.safetensors"
+    )
+    expect(section.locator(".ms-count")).to_have_text("3")
+    page.screenshot(path=str(shots / "comfyui_missing_list.png"))
+
+    # tick the guess too; throttled so the progress shows
+    fake_storage.throttle(1024 * 1024)
+    section.locator(".ms-item", has_text="big.safetensors").get_by_role(
+        "checkbox", name="Download this guess"
+    ).check()
+    assert page.evaluate("window.__app.refreshed") == 0
+    section.get_by_role("button", name="Download all").click()
+    big = section.locator(".ms-item", has_text="big.safetensors")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.ms-item')].some(r =>
+             r.textContent.includes('big.safetensors') &&
+             Number(r.querySelector('progress')?.value) > 0)""",
+        timeout=15000,
+    )
+    expect(big.locator(".ms-state")).to_have_text("Downloading")
+    expect(page.locator(".ms-downloads .ms-job")).to_have_count(2)  # in the Downloads list too
+    page.screenshot(path=str(shots / "comfyui_missing_downloading.png"))
+
+    # all ended: lists refreshed, checked again, the three now installed
+    expect(section.locator(".ms-missing-status")).to_have_text(
+        "1 model not installed.", timeout=30000
+    )
+    assert page.evaluate("window.__app.refreshed") > 0
+    for name in ("real_v2.safetensors", "big.safetensors", "ink_style.safetensors"):
+        expect(badge(name)).to_have_text("Installed")
+    expect(section.locator(".ms-count")).to_have_text("1")
+    assert (comfy.models("checkpoints") / "real_v2.safetensors").read_bytes() == CKPT
+    assert (comfy.models("checkpoints") / "big.safetensors").is_file()
+    labels = page.locator(".ms-downloads .ms-job .ms-state").all_text_contents()
+    assert labels == ["Done", "Done"]
+    page.screenshot(path=str(shots / "comfyui_missing_done.png"))
+
+
+def test_an_opened_workflow_with_our_nodes_is_checked_at_once(page, comfy):
+    expect = playwright_api.expect
+    page.evaluate(
+        """() => window.__app.loadGraphData({nodes: [
+             {id: 1, type: "ModelShelfLoadVae", widgets_values: ["40@400"]},
+             {id: 2, type: "ModelShelfLoadLora", widgets_values: ["10@100", 1, 1]}]})"""
+    )
+    section = page.locator(".ms-missing")
+    expect(section.locator(".ms-count")).to_have_text("2")
+    expect(section.locator(".ms-item .ms-badge")).to_have_text(["Missing", "Missing"])
+    assert page.evaluate("window.__app.extensionManager.tabs[0].iconBadge()") == "2"
+    toasts = page.evaluate("window.__app.toasts.map(t => t.detail)")
+    assert any("needs 2 models" in t for t in toasts), toasts
+
+    # a workflow without our nodes: nothing checked, the old list goes
+    page.evaluate(
+        """() => window.__app.loadGraphData({nodes: [
+             {id: 1, type: "CheckpointLoaderSimple", widgets_values: ["x.safetensors"]}]})"""
+    )
+    expect(section.locator(".ms-item")).to_have_count(0)
+    expect(section.locator(".ms-count")).to_be_hidden()
+    assert page.evaluate("window.__app.extensionManager.tabs[0].iconBadge()") is None
+
+
+def test_an_image_dropped_on_the_sidebar_is_checked(page, comfy, shots):
+    import base64
+    import hashlib
+    import json
+
+    from comfyui_catalogue import CKPT
+    from resolve_images import png
+
+    expect = playwright_api.expect
+
+    text = (
+        "portrait\nSteps: 20, Sampler: Euler, "
+        f"Model hash: {hashlib.sha256(CKPT).hexdigest()[:10]}, Model: real_v2"
+    )
+    data = base64.b64encode(png({"parameters": text})).decode()
+    dropped = page.evaluate(
+        """(data) => {
+          let seen = 0;  // ComfyUI's own document drop handler must not get it
+          document.addEventListener('drop', () => { seen += 1; });
+          const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], 'found.png', {type: 'image/png'}));
+          const zone = document.querySelector('.ms-drop');
+          const init = {dataTransfer: dt, bubbles: true, cancelable: true};
+          zone.dispatchEvent(new DragEvent('dragover', init));
+          zone.dispatchEvent(new DragEvent('drop', init));
+          return seen;
+        }""",
+        data,
+    )
+    assert dropped == 0
+    section = page.locator(".ms-missing")
+    row = section.locator(".ms-item")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("real_v2")
+    expect(row).to_contain_text("Real Checkpoint")
+    expect(row).to_contain_text("by AutoV2 hash")
+    expect(row.locator(".ms-badge")).to_have_text("Missing")
+    page.screenshot(path=str(shots / "comfyui_missing_dropped.png"))
+
+    # a file chosen with the picker; JSON that is not a workflow: one sentence
+    section.locator("input[type=file]").set_input_files(
+        files=[
+            {
+                "name": "notes.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps({"hello": 1}).encode(),
+            }
+        ]
+    )
+    expect(section.locator(".ms-missing-status")).to_contain_text(
+        "That file is JSON but not a ComfyUI workflow"
+    )
+    section.locator("input[type=file]").set_input_files(
+        files=[
+            {
+                "name": "wf.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(
+                    {
+                        "nodes": [
+                            {"id": 1, "type": "ModelShelfLoadVae", "widgets_values": ["40@400"]}
+                        ]
+                    }
+                ).encode(),
+            }
+        ]
+    )
+    expect(section.locator(".ms-item")).to_contain_text("Clear VAE")

@@ -3,6 +3,8 @@
 // the server's /modelshelf/... routes (built by the core's views); this file only renders.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { h, call, toast } from "./util.js";
+import { missing, checkLoadedWorkflow } from "./missing.js";
 
 const DRAG_TYPE = "application/x-modelshelf";
 const NODE_FOR_TYPE = {
@@ -18,37 +20,6 @@ const STORE = "modelshelf.max_nsfw";
 
 export function nodeTypeFor(modelType) {
   return NODE_FOR_TYPE[String(modelType || "").toLowerCase().replace(/[^a-z]/g, "")] || null;
-}
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-async function call(path, options = {}) {
-  const init = { ...options, headers: { "Content-Type": "application/json" } };
-  if (options.body && typeof options.body !== "string") init.body = JSON.stringify(options.body);
-  const response = await api.fetchApi("/modelshelf" + path, init);
-  let data = {};
-  try { data = await response.json(); } catch { data = {}; }
-  if (!response.ok) throw new Error(data.error || `Model Shelf: HTTP ${response.status}`);
-  return data;
-}
-
-function toast(severity, detail) {
-  const t = app.extensionManager?.toast;
-  if (t?.add) t.add({ severity, summary: "Model Shelf", detail, life: 5000 });
-  else console.log(`Model Shelf: ${detail}`);
 }
 
 class Shelf {
@@ -81,7 +52,7 @@ class Shelf {
         h("button", { class: "ms-search p-button", onclick: () => this.search() },
           h("i", { class: "pi pi-search" }), " Search")),
       h("details", { class: "ms-filter-box" }, h("summary", {}, "Filters"), this.filters),
-      this.status, this.results, this.more, this.detail,
+      this.status, this.results, this.more, this.detail, missing.element(),
       h("h4", { class: "ms-heading" }, "Downloads"), this.downloads, this.settings);
     this.load();
   }
@@ -312,7 +283,11 @@ app.registerExtension({
   name: "ModelShelf.Sidebar",
   async setup() {
     const shelves = new Set();
-    api.addEventListener("modelshelf.download", (e) => shelves.forEach((s) => s.applyJob(e.detail)));
+    api.addEventListener("modelshelf.download", (e) => {
+      shelves.forEach((s) => s.applyJob(e.detail));
+      missing.applyJob(e.detail);
+    });
+    missing.onJob = (job) => shelves.forEach((s) => s.applyJob(job));
     api.addEventListener("modelshelf.refresh", async () => {
       try { await app.refreshComboInNodes(); } catch (err) { console.warn("Model Shelf", err); }
     });
@@ -334,6 +309,7 @@ app.registerExtension({
       icon: "pi pi-box",
       title: "Model Shelf",
       tooltip: "Model Shelf: search and download models",
+      iconBadge: () => (missing.count ? String(missing.count) : null),
       type: "custom",
       render(el) {
         const shelf = new Shelf(el);
@@ -341,5 +317,10 @@ app.registerExtension({
         shelf.render();
       },
     });
+  },
+  // ComfyUI calls this after a workflow is opened (app.loadGraphData): one with our
+  // nodes is checked at once, without holding up the load.
+  afterConfigureGraph() {
+    checkLoadedWorkflow().catch((err) => console.warn("Model Shelf", err));
   },
 });
