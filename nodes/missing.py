@@ -132,6 +132,14 @@ def _folder_key(layout: HostLayout, folder: Path | None) -> str | None:
     return where.split("/", 1)[0] if where else None
 
 
+def _name(item: PlanItem, data: dict[str, Any]) -> str:
+    """What the source called it, else the file it resolved to ("version 400" last)."""
+    res = item.resolved.resource
+    found = data["downloaded_to"] or (data["installed_at"] or [None])[0]
+    on_disk = Path(found).name if found else None
+    return res.name or data["file_name"] or on_disk or data["model_name"] or res.display_name
+
+
 def item_view(index: int, item: PlanItem, layout: HostLayout) -> dict[str, Any]:
     """One row of the list: what, how it was identified, its state, where it goes."""
     from ..modelshelf import views
@@ -145,7 +153,7 @@ def item_view(index: int, item: PlanItem, layout: HostLayout) -> dict[str, Any]:
     return {
         "index": index,
         "kind": data["kind"],
-        "name": item.resolved.resource.display_name,
+        "name": _name(item, data),
         "weight": data["weight"],
         "state": state,
         "label": LABELS.get(state, state),

@@ -127,7 +127,7 @@ def test_a_workflow_lists_what_it_needs_and_download_all_fetches_the_missing(run
     assert {name: (i["label"], i["kind"]) for name, i in first.items()} == {
         "ink_style.safetensors": ("Installed", "lora"),
         "real_v2.safetensors": ("Missing", "checkpoint"),
-        "version 400": ("Missing", "vae"),
+        "clear.safetensors": ("Missing", "vae"),
         "big.safetensors": ("Guess", "checkpoint"),
     }
     assert first["ink_style.safetensors"]["installed_as"] == ["loras/ink_style.safetensors"]
@@ -137,8 +137,8 @@ def test_a_workflow_lists_what_it_needs_and_download_all_fetches_the_missing(run
         "checkpoints",
         "real_v2.safetensors",
     )
-    assert first["version 400"]["how"] == "by its Civitai version"
-    assert first["version 400"]["folder"] == "vae"
+    assert first["clear.safetensors"]["how"] == "by its Civitai version"
+    assert first["clear.safetensors"]["folder"] == "vae"
     assert first["big.safetensors"]["guess"] and not first["big.safetensors"]["can_download"]
     assert seen["first"]["missing"] == 3
     # no filesystem path in the answer: folder keys and listed names only
@@ -151,7 +151,9 @@ def test_a_workflow_lists_what_it_needs_and_download_all_fetches_the_missing(run
     assert (comfy.models("vae") / "clear.safetensors").read_bytes() == VAE
     assert (comfy.models("loras") / "ink_style.safetensors").read_bytes() == LORA
     again = by_name(seen["again"])
-    assert [again[n]["label"] for n in ("real_v2.safetensors", "version 400")] == ["Installed"] * 2
+    assert [again[n]["label"] for n in ("real_v2.safetensors", "clear.safetensors")] == [
+        "Installed"
+    ] * 2
     assert seen["again"]["missing"] == 1
     # the ticked guess is downloaded on request
     assert [e["job"]["ref"] for e in seen["ticked"]["jobs"]] == ["60@600"]

@@ -216,7 +216,7 @@ def test_missing_models_check_workflow_and_download_all(page, comfy, fake_storag
     page.screenshot(path=str(shots / "comfyui_missing_done.png"))
 
 
-def test_an_opened_workflow_with_our_nodes_is_checked_at_once(page, comfy):
+def test_an_opened_workflow_with_our_nodes_is_checked_at_once(page, comfy, shots):
     expect = playwright_api.expect
     page.evaluate(
         """() => window.__app.loadGraphData({nodes: [
@@ -229,6 +229,7 @@ def test_an_opened_workflow_with_our_nodes_is_checked_at_once(page, comfy):
     assert page.evaluate("window.__app.extensionManager.tabs[0].iconBadge()") == "2"
     toasts = page.evaluate("window.__app.toasts.map(t => t.detail)")
     assert any("needs 2 models" in t for t in toasts), toasts
+    page.screenshot(path=str(shots / "comfyui_missing_opened.png"))
 
     # a workflow without our nodes: nothing checked, the old list goes
     page.evaluate(
