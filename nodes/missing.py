@@ -49,17 +49,6 @@ LABELS = {
     "error": "Look-up failed",
     "unsupported": "Cannot download",
 }
-HOW = {
-    "version-id": "by its Civitai version",
-    "air": "by its AIR",
-    "url": "by its Civitai URL",
-    "sha256": "by SHA256",
-    "autov2": "by AutoV2 hash",
-    "autov3": "by AutoV3 hash",
-    "autov1": "by AutoV1 hash",
-    "file-name": "by file name",
-    "name-search": "by name search (a guess)",
-}
 
 _lock = threading.Lock()
 _plans: OrderedDict[str, ResolvePlan] = OrderedDict()
@@ -157,7 +146,7 @@ def item_view(index: int, item: PlanItem, layout: HostLayout) -> dict[str, Any]:
         "weight": data["weight"],
         "state": state,
         "label": LABELS.get(state, state),
-        "how": HOW.get(data["how"] or "", data["how"]),
+        "how": data.get("how_text") or data["how"],  # the core's words, as the CLI prints them
         "model_name": data["model_name"],
         "version_name": data["version_name"],
         "model_id": data["model_id"],

@@ -132,12 +132,9 @@ def test_a_workflow_lists_what_it_needs_and_download_all_fetches_the_missing(run
     }
     assert first["ink_style.safetensors"]["installed_as"] == ["loras/ink_style.safetensors"]
     ckpt = first["real_v2.safetensors"]
-    assert (ckpt["how"], ckpt["folder"], ckpt["file_name"]) == (
-        "by SHA256",
-        "checkpoints",
-        "real_v2.safetensors",
-    )
-    assert first["clear.safetensors"]["how"] == "by its Civitai version"
+    assert ckpt["how"] == f"by SHA256 {SHA_CKPT[:12].upper()}…"
+    assert (ckpt["folder"], ckpt["file_name"]) == ("checkpoints", "real_v2.safetensors")
+    assert first["clear.safetensors"]["how"] == "by version id 400"
     assert first["clear.safetensors"]["folder"] == "vae"
     assert first["big.safetensors"]["guess"] and not first["big.safetensors"]["can_download"]
     assert seen["first"]["missing"] == 3
@@ -192,9 +189,9 @@ def test_an_image_with_infotext_is_read_raw_or_as_a_form(run, comfy, form):
 
     run(scenario)
     items = {i["kind"]: i for i in answers[0]["items"]}
-    assert items["checkpoint"]["how"] == "by AutoV2 hash"
+    assert items["checkpoint"]["how"] == f"by AUTOV2 {SHA_CKPT[:10].upper()}"
     assert items["checkpoint"]["model_name"] == "Real Checkpoint"
-    assert (items["lora"]["how"], items["lora"]["weight"]) == ("by AutoV3 hash", 0.7)
+    assert (items["lora"]["how"], items["lora"]["weight"]) == (f"by AUTOV3 {autov3(LORA)}", 0.7)
     assert {i["label"] for i in answers[0]["items"]} == {"Missing"}
     assert not any(comfy.base.rglob("*.safetensors"))  # checking downloads nothing
 

@@ -277,7 +277,7 @@ def test_an_image_dropped_on_the_sidebar_is_checked(page, comfy, shots):
     expect(row).to_have_count(1)
     expect(row).to_contain_text("real_v2")
     expect(row).to_contain_text("Real Checkpoint")
-    expect(row).to_contain_text("by AutoV2 hash")
+    expect(row).to_contain_text("by AUTOV2")
     expect(row.locator(".ms-badge")).to_have_text("Missing")
     page.screenshot(path=str(shots / "comfyui_missing_dropped.png"))
 
