@@ -48,7 +48,9 @@ class Shelf {
     this.downloads = h("div", { class: "ms-downloads" });
     this.settings = h("details", { class: "ms-settings" });
     this.root.append(
-      h("div", { class: "ms-bar" }, this.provider, this.query,
+      h("div", { class: "ms-bar" },
+        h("label", { class: "ms-field" }, h("span", {}, "Provider"), this.provider),
+        h("label", { class: "ms-field ms-grow" }, h("span", {}, "Search"), this.query),
         h("button", { class: "ms-search p-button", onclick: () => this.search() },
           h("i", { class: "pi pi-search" }), " Search")),
       h("details", { class: "ms-filter-box" }, h("summary", {}, "Filters"), this.filters),
@@ -204,7 +206,7 @@ class Shelf {
       h("button", { class: "ms-back", onclick: () => { this.detail.hidden = true; this.results.hidden = false; } },
         h("i", { class: "pi pi-arrow-left" }), " Back"),
       h("h3", {}, d.name), h("div", { class: "ms-meta" }, `${d.type} · by ${d.creator || "?"}`),
-      versions,
+      h("label", { class: "ms-field" }, h("span", {}, "Version"), versions),
       v.access ? h("p", { class: "ms-access" }, v.access) : null,
       h("h4", {}, "Trained words"),
       words ? h("div", { class: "ms-words" }, h("code", {}, words),
