@@ -87,3 +87,14 @@ def test_job_rows_say_state_progress_and_speed():
     failed = views.job_view(job)
     assert failed["label"] == "Failed" and failed["error"].startswith("The file's hash")
     assert failed["can_retry"] and failed["speed_text"] == ""
+
+
+def test_search_options_list_every_filter_once_for_all_front_ends():
+    options = views.search_options()
+    civitai = options["providers"]["civitai"]
+    assert "LORA" in civitai["types"] and "Most Downloaded" in civitai["sorts"]
+    assert "SDXL 1.0" in civitai["base_models"] and "AllTime" in civitai["periods"]
+    assert "lora" in options["providers"]["novita"]["types"]
+    assert [level["name"] for level in options["nsfw_levels"]][:3] == ["PG", "PG-13", "R"]
+    assert options["default_max_nsfw"] == 2
+    json.dumps(options)
