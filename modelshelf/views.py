@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .sidecars import small_image_url
+from .units import size_text as _size_text
 
 if TYPE_CHECKING:
     from .download.jobs import Job
@@ -72,14 +73,7 @@ def search_options() -> dict[str, Any]:
 
 def size_text(size: float | None) -> str:
     """Bytes as a person reads them: ``6.5 MiB``, ``1.9 GiB`` (``?`` when unknown)."""
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns at GiB
+    return _size_text(size, unknown="?")
 
 
 def _duration_text(seconds: float | None) -> str:

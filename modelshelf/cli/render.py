@@ -122,16 +122,9 @@ def _count(value: int | None) -> str:
 
 def human_size(size: int | float | None) -> str:
     """Bytes in binary units, as everywhere in Model Shelf: ``512 B``, ``2.0 GiB``."""
-    if size is None:
-        return "unknown size"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "TiB":
-            break
-        value /= 1024
-    else:
-        unit = "TiB"
-    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    from ..units import size_text
+
+    return size_text(size)
 
 
 def _base_models(model: Model) -> str:

@@ -201,7 +201,7 @@ def _print_summary(plan: ResolvePlan, outcomes: list[Any], downloaded: bool) -> 
     parts = [f"{have} of {len(states)} installed"]
     if not downloaded and "download" in states:
         todo = [i for i in plan.items if i.state == "download"]
-        from ..resolve.plan import human_size
+        from ..units import size_text as human_size
 
         size = sum(i.size or 0 for i in todo)
         parts.append(f"{len(todo)} to download ({human_size(size)}; run again with --download)")

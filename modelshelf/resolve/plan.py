@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelShelfError, UnsupportedTypeError
+from ..units import size_text as human_size
 from .extract import extract_resources
 from .infotext import _Collector
 from .resolver import resolve_resources
@@ -52,15 +53,6 @@ _CIVITAI_TYPE = {
 }
 
 
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "unknown size"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 @dataclass
