@@ -18,6 +18,7 @@ import hashlib
 import os
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -252,23 +253,17 @@ def hash_files(
     threads); ``with_autov3`` is passed to :func:`hash_file` (None: safetensors by
     extension), or called with each path.
 
-    With ``size_of`` (each path's size, known from a walk) files under
-    :data:`SMALL_FILE` are read on the caller's thread while the workers read the large
-    ones: handing a tiny file to a thread costs more than reading it, and threads that
-    run Python compete for the GIL with the caller's database writes. ``on_idle()`` is
-    called on the caller's thread whenever no result came for ``idle_after`` seconds (a
-    chance to commit what arrived so far).
+    ``paths`` is consumed as it goes (a generator may walk the disk meanwhile). With
+    ``size_of`` (each path's size, known from a walk) files under :data:`SMALL_FILE` are
+    read on the caller's thread as they come while the workers read the large ones:
+    handing a tiny file to a thread costs more than reading it. ``on_idle()`` is called on
+    the caller's thread whenever no result came for ``idle_after`` seconds (a chance to
+    commit what arrived so far).
     """
     workers = max(1, workers or os.cpu_count() or 1)
-    small: list = []
-    if size_of is not None:
-        given, large = list(paths), list[Any]()
-        for given_path in given:
-            (small if size_of(given_path) < SMALL_FILE else large).append(given_path)
-        del given
-        paths = large
+    room = workers * 2  # files given to the workers at once (and large ones waiting)
     it = iter(paths)
-    small.reverse()  # popped from the end: the given order
+    waiting: deque = deque()  # large files not given to a worker yet
     pending: set[Future] = set()
     owner: dict[Future, Any] = {}
 
@@ -288,36 +283,46 @@ def hash_files(
         try:
             exhausted = False
             while True:
-                while not exhausted and len(pending) < workers * 2:
-                    p = None if stop.is_set() else next(it, None)
-                    if p is None:
-                        exhausted = True
-                        break
+                while waiting and len(pending) < room:
+                    p = waiting.popleft()
                     fut = pool.submit(run, p)
                     owner[fut] = p
                     pending.add(fut)
-                done: set[Future] = set()
-                if pending:
-                    done, pending = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
-                if not done and small:  # the workers are busy: read small files meanwhile
-                    for _ in range(min(len(small), 64)):
-                        p = small.pop()
-                        yield p, _run_inline(p, stop, with_autov3, on_bytes)
-                    continue
-                if not done and not pending:
-                    return
-                timeout = None if on_idle is None else idle_after
-                while not done:
-                    done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-                    if not done:
-                        on_idle()  # type: ignore[misc]
-                for fut in done:
-                    p = owner.pop(fut)
+                for fut in [f for f in pending if f.done()]:
+                    pending.discard(fut)
                     exc = fut.exception()  # an Exception is reported; anything else re-raised
-                    yield p, (exc if isinstance(exc, Exception) else fut.result())
+                    yield owner.pop(fut), (exc if isinstance(exc, Exception) else fut.result())
+                if stop.is_set():
+                    exhausted = True
+                    waiting.clear()  # never started: not reported
+                if not exhausted and (
+                    len(pending) < room or (size_of is not None and len(waiting) < room)
+                ):
+                    p = next(it, _END)
+                    if p is _END:
+                        exhausted = True
+                    elif size_of is not None and size_of(p) < SMALL_FILE:
+                        yield p, _run_inline(p, stop, with_autov3, on_bytes)
+                    else:
+                        waiting.append(p)
+                    continue
+                if not pending:
+                    if exhausted:
+                        return
+                    continue
+                done, _ = wait(
+                    pending,
+                    timeout=None if on_idle is None else idle_after,
+                    return_when=FIRST_COMPLETED,
+                )
+                if not done:
+                    on_idle()  # type: ignore[misc]
         except BaseException:
             stop.own.set()
             raise
+
+
+_END = object()
 
 
 def _run_inline(p, stop, with_autov3, on_bytes) -> LocalHashes | Exception:
