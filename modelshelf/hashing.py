@@ -126,12 +126,17 @@ def hash_file(
     cancel: threading.Event | None = None,
     with_autov3: bool | None = None,
     buffer_size: int = BUFFER_SIZE,
+    seen: tuple[int, int] | None = None,
 ) -> LocalHashes:
     """Read ``path`` once and return every hash Civitai knows it by.
 
     AutoV3 is computed for safetensors (by extension, or ``with_autov3=True``) when the
     header length is sane; it costs a second digest of the same bytes, not a second read.
-    A file smaller than one buffer costs four system calls: open, read, fstat, close.
+    A file smaller than one buffer costs five system calls: open, fstat, read, fstat, close.
+    ``seen``: the ``(size, mtime_ns)`` a walk just saw. A small file of that size then
+    costs three (open, read, close; on some machines a system call costs as much as
+    hashing a small file) and its hashes carry that mtime: if the file changes after the
+    read, its mtime differs from the stored one and the next scan reads it again.
     """
     if with_autov3 is None:
         with_autov3 = _is_safetensors_name(path)
@@ -139,7 +144,17 @@ def hash_file(
     whole = min(SMALL_FILE, buffer_size)
     fd = os.open(path, _OPEN_FLAGS)
     try:
-        first = os.read(fd, whole)
+        if seen is not None and seen[0] < whole:
+            first = os.read(fd, seen[0] + 1)
+            if len(first) == seen[0]:
+                hashes = _hash_bytes(first, with_autov3, seen[1])
+                if on_progress is not None:
+                    on_progress(len(first), len(first))
+                return hashes
+            os.lseek(fd, 0, os.SEEK_SET)  # another size than the walk saw: the usual way
+        # a read sized to the file: asking for a whole buffer allocates (and frees) one
+        # per call, which costs more than reading and hashing a small file
+        first = os.read(fd, min(whole, os.fstat(fd).st_size + 1))
         st = os.fstat(fd)
         if len(first) < whole and st.st_size == len(first):  # all of it, in one read
             hashes = _hash_bytes(first, with_autov3, st.st_mtime_ns)
@@ -161,7 +176,9 @@ def _hash_bytes(data: bytes, with_autov3: bool, mtime_ns: int) -> LocalHashes:
     if with_autov3:
         payload_at = _payload_offset(data[:8], len(data))
         if payload_at is not None:
-            v3 = hashlib.sha256(memoryview(data)[payload_at:]).hexdigest()[:12].upper()
+            v3 = (
+                hashlib.sha256(data[payload_at:]).hexdigest()[:12].upper()
+            )  # under 1 MiB: a copy is cheap
     return LocalHashes(sha256=sha, autov2=sha[:10], autov3=v3, size=len(data), mtime_ns=mtime_ns)
 
 
@@ -243,6 +260,7 @@ def hash_files(
     size_of: Callable[[Any], int] | None = None,
     on_idle: Callable[[], None] | None = None,
     idle_after: float = 0.25,
+    seen_of: Callable[[Any], tuple[int, int]] | None = None,
 ) -> Iterator[tuple[Any, LocalHashes | Exception]]:
     """Hash many files on ``workers`` threads; yield ``(path, hashes or error)`` as each ends.
 
@@ -256,7 +274,8 @@ def hash_files(
     ``paths`` is consumed as it goes (a generator may walk the disk meanwhile). With
     ``size_of`` (each path's size, known from a walk) files under :data:`SMALL_FILE` are
     read on the caller's thread as they come while the workers read the large ones:
-    handing a tiny file to a thread costs more than reading it. ``on_idle()`` is called on
+    handing a tiny file to a thread costs more than reading it; ``seen_of(path)`` gives
+    the ``(size, mtime_ns)`` the walk saw (see :func:`hash_file`). ``on_idle()`` is called on
     the caller's thread whenever no result came for ``idle_after`` seconds (a chance to
     commit what arrived so far).
     """
@@ -302,7 +321,8 @@ def hash_files(
                     if p is _END:
                         exhausted = True
                     elif size_of is not None and size_of(p) < SMALL_FILE:
-                        yield p, _run_inline(p, stop, with_autov3, on_bytes)
+                        seen = seen_of(p) if seen_of is not None else None
+                        yield p, _run_inline(p, stop, with_autov3, on_bytes, seen)
                     else:
                         waiting.append(p)
                     continue
@@ -325,12 +345,13 @@ def hash_files(
 _END = object()
 
 
-def _run_inline(p, stop, with_autov3, on_bytes) -> LocalHashes | Exception:
+def _run_inline(p, stop, with_autov3, on_bytes, seen=None) -> LocalHashes | Exception:
     """Hash one small file on the caller's thread (one progress report: it is one read)."""
     if stop.is_set():
         return UserCancelledError(f"Hashing of {os.fspath(p)} was cancelled.")
     try:
-        hashes = hash_file(p, with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3)
+        v3 = with_autov3(p) if callable(with_autov3) else with_autov3
+        hashes = hash_file(p, with_autov3=v3, seen=seen)
     except Exception as exc:  # noqa: BLE001 - yielded to the caller, one per file
         return exc
     if on_bytes is not None:

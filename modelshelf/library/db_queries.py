@@ -160,10 +160,10 @@ class FrontEndQueries:
         """
         sql = (
             "SELECT f.path, f.model_id, f.version_id, m.latest_version_id,"
-            " m.latest_version_name, m.name FROM updatable u"
-            " JOIN models m ON m.model_id = u.model_id"
-            " JOIN files f ON f.model_id = u.model_id"
-            " WHERE f.version_id IS NOT NULL AND f.version_id != m.latest_version_id"
+            " m.latest_version_name, m.name FROM updatable u"  # CROSS JOIN: in this order,
+            " CROSS JOIN models m CROSS JOIN files f"  # not a walk of every file by path
+            " WHERE m.model_id = u.model_id AND f.model_id = u.model_id"
+            " AND f.version_id IS NOT NULL AND f.version_id != m.latest_version_id"
             " ORDER BY f.path"
         )
         with self._lock:

@@ -69,8 +69,9 @@ class ScanRows:
     _conn: sqlite3.Connection
     _lock: threading.RLock
 
-    def stored_under(self, root: str) -> Iterator[Stored]:
-        """What is stored about every file under ``root``, in path order, as a stream.
+    def stored_under(self, root: str) -> Iterator[tuple]:
+        """What is stored about every file under ``root``, in path order, as a stream of
+        plain tuples in :class:`Stored`'s order (a tuple a file: nothing else is built).
 
         Read on a connection of its own in one read transaction (a snapshot: the scan's
         own commits meanwhile do not show), which ends when the stream does.
@@ -81,14 +82,11 @@ class ScanRows:
         conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
         try:
             conn.execute("BEGIN")
-            cur = conn.execute(
+            yield from conn.execute(
                 "SELECT path, CASE WHEN sha256 IS NULL THEN -1 ELSE size END, mtime_ns, dev,"
                 f" ino, folder FROM files {where} ORDER BY path",
                 params,
             )
-            folders: dict[str | None, str | None] = {}  # one string object per folder key
-            for path, size, mtime, dev, ino, folder in cur:
-                yield Stored(path, size, mtime, dev, ino, folders.setdefault(folder, folder))
         finally:
             conn.close()
 

@@ -160,10 +160,11 @@ def _hash(
         plan,
         workers,
         cancel=cancel,
-        on_bytes=on_bytes,
+        on_bytes=on_bytes if on_progress is not None else None,
         with_autov3=autov3_for,
         size_of=_size_of,
         on_idle=writer.flush,
+        seen_of=_seen_of,
     )
     for t, outcome in outcomes:
         if isinstance(outcome, UserCancelledError):
@@ -178,6 +179,8 @@ def _hash(
             continue
         writer.add(_hashed_row(t, outcome, time.time()))
         result.hashed += 1
+    if on_progress is not None and done[0] and plan.total is not None:
+        on_progress(done[0], plan.total)  # the total, once the walk is known to be over
 
 
 def _hashed_row(t: Todo, h: LocalHashes, now: float) -> tuple:
@@ -188,6 +191,10 @@ def _hashed_row(t: Todo, h: LocalHashes, now: float) -> tuple:
 
 def _size_of(t: Todo) -> int:
     return t.size
+
+
+def _seen_of(t: Todo) -> tuple[int, int]:
+    return t.size, t.mtime_ns
 
 
 def scan_layout(

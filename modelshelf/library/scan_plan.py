@@ -25,12 +25,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from .db import file_row
+from .db_scan import Stored
 from .walk import walk_root
 
 if TYPE_CHECKING:
     from .a1111_cache import A1111HashCache
     from .db import LibraryDB
-    from .db_scan import Stored
     from .scan import ScanResult
     from .scan_writer import BatchWriter
 
@@ -99,7 +99,9 @@ class ScanPlan:
             if self._cancelled():
                 return
         self.walked_all = True
-        gone = [row for row in self._unmatched if not _is_file(row.path)]
+        # a row under two scanned folders (one inside the other) is unmatched twice
+        unique = {row.path: row for row in self._unmatched}.values()
+        gone = [row for row in unique if not _is_file(row.path)]
         self._unmatched = []
         self.gone = [row.path for row in gone]
         rest = self._reuse_known(waiting, gone)
@@ -112,15 +114,17 @@ class ScanPlan:
         stored = self.db.stored_under(root) if not self.fresh else None
         try:
             row = next(stored, None) if stored is not None else None
+            unmatched = self._unmatched
             for path, st in walk_root(root, self._visited, self.cancel):
                 self.titles.add(key, root, path)
-                while row is not None and row.path < path:
-                    self._unmatched.append(row)
+                while row is not None and row[0] < path:
+                    unmatched.append(Stored._make(row))
                     row = next(stored, None)
-                if row is not None and row.path == path:
+                if row is not None and row[0] == path:
                     known, row = row, next(stored, None)
-                    if known.size == st.st_size and known.mtime_ns == st.st_mtime_ns:
-                        if (known.ino, known.dev, known.folder) != (st.st_ino, st.st_dev, key):
+                    # known: path, size (-1: no SHA256), mtime_ns, dev, ino, folder
+                    if known[1] == st.st_size and known[2] == st.st_mtime_ns:
+                        if known[4] != st.st_ino or known[3] != st.st_dev or known[5] != key:
                             self.writer.move((key, st.st_dev, st.st_ino, path))
                         continue
                 yield Todo(
@@ -130,7 +134,7 @@ class ScanPlan:
             if self._cancelled():
                 return  # an incomplete walk: what it did not reach is not gone
             while row is not None:
-                self._unmatched.append(row)
+                unmatched.append(Stored._make(row))
                 row = next(stored, None)
         finally:
             if stored is not None:
