@@ -141,3 +141,29 @@ def test_a_failed_batch_write_reaches_the_caller_and_keeps_earlier_batches(tmp_p
     assert calls[0] == "modelshelf-scan-writer"  # written off the scan's thread
     monkeypatch.undo()
     assert db.count_files() == 4  # the first batch, whole; nothing after the failure
+
+
+def test_the_scan_report_streams_its_files_and_counts_in_sql(tmp_path):
+    from modelshelf.layout import resolve_layout
+    from modelshelf.library.operations import scan_and_identify, updates_in
+    from modelshelf.settings import load_settings
+
+    models = tmp_path / "m"
+    for i in range(5):
+        touch(models / "loras" / f"l{i}.safetensors", lora(os.urandom(40 + i)))
+    db = LibraryDB(tmp_path / "lib.sqlite3")
+    db.upsert_file(tmp_path / "elsewhere.ckpt", size=1, mtime=1, sha256="AB" * 32,
+                   model_id=1, version_id=10)  # fmt: skip  # identified, but not in the layout
+    layout = resolve_layout(models_dir=models)
+
+    def no_civitai():
+        raise AssertionError("not asked")
+
+    report = scan_and_identify(db, layout, no_civitai, settings=load_settings(), identify=False)
+    assert not isinstance(report.items, list)  # read from the database when used
+    assert (report.scanned, report.identified, report.unknown) == (5, 0, 5)
+    db.set_ids(models / "loras" / "l2.safetensors", 2, 20)  # learnt since: the stream shows it
+    assert [f.path.name for f in report.unknown_files(2)] == ["l0.safetensors", "l1.safetensors"]
+    assert len(report.unknown_files()) == 4 and len(report.items) == 5
+    counted = updates_in(db, no_civitai, layout, offline=True)
+    assert counted.identified == 1  # the file under the layout's folders, not elsewhere.ckpt

@@ -145,12 +145,23 @@ class ScanRows:
                 return
             last = page[-1][0]
 
-    def count_files(self, roots: Iterable[str | os.PathLike[str]] | None = None) -> int:
+    def count_files(
+        self,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        *,
+        where: str = "",
+        params: tuple = (),
+    ) -> int:
+        """How many rows (under ``roots``; matching ``where``), counted in SQL."""
         from .db import under_roots
 
-        clause, params = ("", ()) if roots is None else under_roots(list(roots))
+        clause, base = ("WHERE 1", ()) if roots is None else under_roots(list(roots))
+        extra = f" AND ({where})" if where else ""
         with self._lock:
-            return self._conn.execute(f"SELECT count(*) FROM files {clause}", params).fetchone()[0]
+            row = self._conn.execute(
+                f"SELECT count(*) FROM files {clause}{extra}", (*base, *params)
+            ).fetchone()
+        return row[0]
 
     def iter_due(
         self, roots: Iterable[Path | str] | None = None, recheck_after: float = 0.0

@@ -70,7 +70,16 @@ class ScanItems(Sequence[LibraryFile]):
         return self.db.iter_files(self.roots)
 
     def __len__(self) -> int:
-        return self.db.count_files(self.roots)
+        return self.count()
+
+    def count(self, *, identified: bool | None = None) -> int:
+        """How many (None: all; True: identified; False: not), counted in SQL."""
+        where = {None: "", True: "version_id IS NOT NULL", False: "version_id IS NULL"}
+        return self.db.count_files(self.roots, where=where[identified])
+
+    def unidentified(self) -> Iterator[LibraryFile]:
+        """The files with no known version, streamed in path order."""
+        return self.db.iter_files(self.roots, where="version_id IS NULL")
 
     def __getitem__(self, index):
         return list(self)[index]
