@@ -307,7 +307,7 @@ def hash_files(
                     fut = pool.submit(run, p)
                     owner[fut] = p
                     pending.add(fut)
-                for fut in [f for f in pending if f.done()]:
+                for fut in [f for f in pending if f.done()] if pending else ():
                     pending.discard(fut)
                     exc = fut.exception()  # an Exception is reported; anything else re-raised
                     yield owner.pop(fut), (exc if isinstance(exc, Exception) else fut.result())

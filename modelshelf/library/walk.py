@@ -142,12 +142,8 @@ def _listing(
             log.warning("Skipped %r: its name is not valid UTF-8.", entry.path)
             continue
         items.append((sort_key, entry))
-    items.sort(key=_first)
+    items.sort()  # by name (unique in a folder: the entries themselves are never compared)
     return iter(items)
-
-
-def _first(item: tuple[str, os.DirEntry]) -> str:
-    return item[0]
 
 
 def iter_model_files(dirs: Iterable[tuple[str, str | os.PathLike[str]]]) -> Iterator[FoundFile]:
