@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from .records import FILE_COLUMNS, ROW_COLUMNS, LibraryFile, file_from_row
@@ -100,7 +100,7 @@ class ScanRows:
         return row is not None
 
     def write_scanned(
-        self, rows: list[tuple], moved: list[tuple[str | None, int, int, str]] = ()
+        self, rows: list[tuple], moved: Sequence[tuple[str | None, int, int, str]] = ()
     ) -> None:
         """Record many files at once (rows from :func:`~modelshelf.library.db.file_row`) and
         the new ``(folder, dev, ino, path)`` of files whose bytes did not change, in one

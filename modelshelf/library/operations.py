@@ -177,8 +177,8 @@ def scan_and_identify(
             except ModelShelfError as exc:
                 report.failure = str(exc)
     # counted now, with the ids identification learnt (two indexed counts, no rows built)
-    report.scanned = result.items.count()
-    report.identified = result.items.count(identified=True)
+    report.scanned = result.items.count_files()
+    report.identified = result.items.count_files(identified=True)
     return report
 
 

@@ -70,9 +70,9 @@ class ScanItems(Sequence[LibraryFile]):
         return self.db.iter_files(self.roots)
 
     def __len__(self) -> int:
-        return self.count()
+        return self.count_files()
 
-    def count(self, *, identified: bool | None = None) -> int:
+    def count_files(self, *, identified: bool | None = None) -> int:
         """How many (None: all; True: identified; False: not), counted in SQL."""
         where = {None: "", True: "version_id IS NOT NULL", False: "version_id IS NULL"}
         return self.db.count_files(self.roots, where=where[identified])
@@ -92,7 +92,7 @@ class ScanItems(Sequence[LibraryFile]):
 class ScanResult:
     """What a scan found and did."""
 
-    items: Sequence[LibraryFile] = field(default_factory=list)
+    items: ScanItems
     hashed: int = 0  # files read this time
     reused: int = 0  # hashes taken from a rename or A1111's cache instead of reading
     removed: list[Path] = field(default_factory=list)
@@ -121,10 +121,10 @@ def scan_library(
     AutoV3 is computed for safetensors files of ``autov3_folders`` (None: every folder).
     ``items`` of the result reads the database (see :class:`ScanItems`).
     """
-    dirs = [(k, os.path.abspath(d)) for k, d in dirs]
-    result = ScanResult(items=ScanItems(db, [d for _, d in dirs]))
+    absolute = [(k, os.path.abspath(d)) for k, d in dirs]
+    result = ScanResult(items=ScanItems(db, [d for _, d in absolute]))
     writer = BatchWriter(db)
-    plan = ScanPlan(db, dirs, writer, result, a1111_cache=a1111_cache, cancel=cancel)
+    plan = ScanPlan(db, absolute, writer, result, a1111_cache=a1111_cache, cancel=cancel)
     try:
         _hash(plan, writer, result, workers, on_progress, cancel, autov3_folders)
     finally:

@@ -111,9 +111,9 @@ class ScanPlan:
 
     def _merge(self, key: str, root: str) -> Iterator[Todo]:
         """The files under ``root`` that must be read; records moves and unmatched rows."""
-        stored = self.db.stored_under(root) if not self.fresh else None
+        stored: Iterator[tuple] = iter(()) if self.fresh else self.db.stored_under(root)
         try:
-            row = next(stored, None) if stored is not None else None
+            row = next(stored, None)
             unmatched = self._unmatched
             for path, st in walk_root(root, self._visited, self.cancel):
                 self.titles.add(key, root, path)
@@ -137,8 +137,9 @@ class ScanPlan:
                 unmatched.append(Stored._make(row))
                 row = next(stored, None)
         finally:
-            if stored is not None:
-                stored.close()  # ends its read transaction
+            close = getattr(stored, "close", None)
+            if close is not None:
+                close()  # ends its read transaction
 
     def _reuse_known(self, waiting: list[Todo], gone_rows: list[Stored]) -> list[Todo]:
         """Record the files whose hashes are known already (a rename, A1111's cache); the rest."""
@@ -199,7 +200,7 @@ class _TitleCounter:
 
     def __init__(self, cache: A1111HashCache | None):
         self.cache = cache if cache else None
-        self.stems = cache.stems() if self.cache is not None else set()
+        self.stems = self.cache.stems() if self.cache is not None else set()
         self.counts: dict[str, int] = {}
 
     def known(self, path: str) -> bool:
@@ -207,7 +208,7 @@ class _TitleCounter:
         return bool(self.stems) and os.path.splitext(os.path.basename(path))[0] in self.stems
 
     def add(self, key: str, root: str, path: str) -> None:
-        if not self.known(path):
+        if self.cache is None or not self.known(path):
             return
         for title in self.cache.titles_for(key, os.path.relpath(path, root)):
             self.counts[title] = self.counts.get(title, 0) + 1
