@@ -18,6 +18,7 @@ import hashlib
 import os
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -125,12 +126,17 @@ def hash_file(
     cancel: threading.Event | None = None,
     with_autov3: bool | None = None,
     buffer_size: int = BUFFER_SIZE,
+    seen: tuple[int, int] | None = None,
 ) -> LocalHashes:
     """Read ``path`` once and return every hash Civitai knows it by.
 
     AutoV3 is computed for safetensors (by extension, or ``with_autov3=True``) when the
     header length is sane; it costs a second digest of the same bytes, not a second read.
-    A file smaller than one buffer costs four system calls: open, read, fstat, close.
+    A file smaller than one buffer costs five system calls: open, fstat, read, fstat, close.
+    ``seen``: the ``(size, mtime_ns)`` a walk just saw. A small file of that size then
+    costs three (open, read, close; on some machines a system call costs as much as
+    hashing a small file) and its hashes carry that mtime: if the file changes after the
+    read, its mtime differs from the stored one and the next scan reads it again.
     """
     if with_autov3 is None:
         with_autov3 = _is_safetensors_name(path)
@@ -138,7 +144,17 @@ def hash_file(
     whole = min(SMALL_FILE, buffer_size)
     fd = os.open(path, _OPEN_FLAGS)
     try:
-        first = os.read(fd, whole)
+        if seen is not None and seen[0] < whole:
+            first = os.read(fd, seen[0] + 1)
+            if len(first) == seen[0]:
+                hashes = _hash_bytes(first, with_autov3, seen[1])
+                if on_progress is not None:
+                    on_progress(len(first), len(first))
+                return hashes
+            os.lseek(fd, 0, os.SEEK_SET)  # another size than the walk saw: the usual way
+        # a read sized to the file: asking for a whole buffer allocates (and frees) one
+        # per call, which costs more than reading and hashing a small file
+        first = os.read(fd, min(whole, os.fstat(fd).st_size + 1))
         st = os.fstat(fd)
         if len(first) < whole and st.st_size == len(first):  # all of it, in one read
             hashes = _hash_bytes(first, with_autov3, st.st_mtime_ns)
@@ -160,7 +176,9 @@ def _hash_bytes(data: bytes, with_autov3: bool, mtime_ns: int) -> LocalHashes:
     if with_autov3:
         payload_at = _payload_offset(data[:8], len(data))
         if payload_at is not None:
-            v3 = hashlib.sha256(memoryview(data)[payload_at:]).hexdigest()[:12].upper()
+            v3 = (
+                hashlib.sha256(data[payload_at:]).hexdigest()[:12].upper()
+            )  # under 1 MiB: a copy is cheap
     return LocalHashes(sha256=sha, autov2=sha[:10], autov3=v3, size=len(data), mtime_ns=mtime_ns)
 
 
@@ -242,6 +260,7 @@ def hash_files(
     size_of: Callable[[Any], int] | None = None,
     on_idle: Callable[[], None] | None = None,
     idle_after: float = 0.25,
+    seen_of: Callable[[Any], tuple[int, int]] | None = None,
 ) -> Iterator[tuple[Any, LocalHashes | Exception]]:
     """Hash many files on ``workers`` threads; yield ``(path, hashes or error)`` as each ends.
 
@@ -252,23 +271,18 @@ def hash_files(
     threads); ``with_autov3`` is passed to :func:`hash_file` (None: safetensors by
     extension), or called with each path.
 
-    With ``size_of`` (each path's size, known from a walk) files under
-    :data:`SMALL_FILE` are read on the caller's thread while the workers read the large
-    ones: handing a tiny file to a thread costs more than reading it, and threads that
-    run Python compete for the GIL with the caller's database writes. ``on_idle()`` is
-    called on the caller's thread whenever no result came for ``idle_after`` seconds (a
-    chance to commit what arrived so far).
+    ``paths`` is consumed as it goes (a generator may walk the disk meanwhile). With
+    ``size_of`` (each path's size, known from a walk) files under :data:`SMALL_FILE` are
+    read on the caller's thread as they come while the workers read the large ones:
+    handing a tiny file to a thread costs more than reading it; ``seen_of(path)`` gives
+    the ``(size, mtime_ns)`` the walk saw (see :func:`hash_file`). ``on_idle()`` is called on
+    the caller's thread whenever no result came for ``idle_after`` seconds (a chance to
+    commit what arrived so far).
     """
     workers = max(1, workers or os.cpu_count() or 1)
-    small: list = []
-    if size_of is not None:
-        given, large = list(paths), list[Any]()
-        for given_path in given:
-            (small if size_of(given_path) < SMALL_FILE else large).append(given_path)
-        del given
-        paths = large
+    room = workers * 2  # files given to the workers at once (and large ones waiting)
     it = iter(paths)
-    small.reverse()  # popped from the end: the given order
+    waiting: deque = deque()  # large files not given to a worker yet
     pending: set[Future] = set()
     owner: dict[Future, Any] = {}
 
@@ -288,44 +302,56 @@ def hash_files(
         try:
             exhausted = False
             while True:
-                while not exhausted and len(pending) < workers * 2:
-                    p = None if stop.is_set() else next(it, None)
-                    if p is None:
-                        exhausted = True
-                        break
+                while waiting and len(pending) < room:
+                    p = waiting.popleft()
                     fut = pool.submit(run, p)
                     owner[fut] = p
                     pending.add(fut)
-                done: set[Future] = set()
-                if pending:
-                    done, pending = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
-                if not done and small:  # the workers are busy: read small files meanwhile
-                    for _ in range(min(len(small), 64)):
-                        p = small.pop()
-                        yield p, _run_inline(p, stop, with_autov3, on_bytes)
-                    continue
-                if not done and not pending:
-                    return
-                timeout = None if on_idle is None else idle_after
-                while not done:
-                    done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-                    if not done:
-                        on_idle()  # type: ignore[misc]
-                for fut in done:
-                    p = owner.pop(fut)
+                for fut in [f for f in pending if f.done()] if pending else ():
+                    pending.discard(fut)
                     exc = fut.exception()  # an Exception is reported; anything else re-raised
-                    yield p, (exc if isinstance(exc, Exception) else fut.result())
+                    yield owner.pop(fut), (exc if isinstance(exc, Exception) else fut.result())
+                if stop.is_set():
+                    exhausted = True
+                    waiting.clear()  # never started: not reported
+                if not exhausted and (
+                    len(pending) < room or (size_of is not None and len(waiting) < room)
+                ):
+                    p = next(it, _END)
+                    if p is _END:
+                        exhausted = True
+                    elif size_of is not None and size_of(p) < SMALL_FILE:
+                        seen = seen_of(p) if seen_of is not None else None
+                        yield p, _run_inline(p, stop, with_autov3, on_bytes, seen)
+                    else:
+                        waiting.append(p)
+                    continue
+                if not pending:
+                    if exhausted:
+                        return
+                    continue
+                done, _ = wait(
+                    pending,
+                    timeout=None if on_idle is None else idle_after,
+                    return_when=FIRST_COMPLETED,
+                )
+                if not done:
+                    on_idle()  # type: ignore[misc]
         except BaseException:
             stop.own.set()
             raise
 
 
-def _run_inline(p, stop, with_autov3, on_bytes) -> LocalHashes | Exception:
+_END = object()
+
+
+def _run_inline(p, stop, with_autov3, on_bytes, seen=None) -> LocalHashes | Exception:
     """Hash one small file on the caller's thread (one progress report: it is one read)."""
     if stop.is_set():
         return UserCancelledError(f"Hashing of {os.fspath(p)} was cancelled.")
     try:
-        hashes = hash_file(p, with_autov3=with_autov3(p) if callable(with_autov3) else with_autov3)
+        v3 = with_autov3(p) if callable(with_autov3) else with_autov3
+        hashes = hash_file(p, with_autov3=v3, seen=seen)
     except Exception as exc:  # noqa: BLE001 - yielded to the caller, one per file
         return exc
     if on_bytes is not None:

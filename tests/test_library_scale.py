@@ -13,7 +13,7 @@ from fakes.factory import make_file, make_model, make_safetensors, make_version
 
 from modelshelf.errors import UserCancelledError
 from modelshelf.hashing import hash_file, hash_files
-from modelshelf.library.db import LibraryDB, file_row
+from modelshelf.library.db import SCHEMA_VERSION, LibraryDB, file_row
 from modelshelf.library.identify import Pacer, due_for_lookup
 from modelshelf.library.scan import ScanItems, scan_library
 from modelshelf.library.updates import check_updates
@@ -182,28 +182,121 @@ def test_updated_models_for_a_page_and_for_all(identified):
     assert "files_model_id" in plan
 
 
-def test_old_database_gets_the_new_indexes(tmp_path):
+# The schema 1 file as the previous release wrote it (the first release lacked the partial
+# indexes and had files_version / files_model instead: both are upgraded).
+SCHEMA_1_FILES = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO meta VALUES ('schema_version', '1');"
+    "CREATE TABLE files (path TEXT PRIMARY KEY, folder TEXT, size INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, dev INTEGER, ino INTEGER, sha256 TEXT, autov1 TEXT,"
+    " autov2 TEXT, autov3 TEXT, hash_source TEXT, model_id INTEGER, version_id INTEGER,"
+    " file_id INTEGER, id_source TEXT, lookup TEXT NOT NULL DEFAULT 'pending',"
+    " looked_up_at REAL, enriched_at REAL, updated_at REAL NOT NULL);"
+    "CREATE TABLE models (model_id INTEGER PRIMARY KEY, name TEXT, type TEXT,"
+    " latest_version_id INTEGER, latest_version_name TEXT, latest_published_at TEXT,"
+    " checked_at REAL NOT NULL);"
+    # model 3: v7 installed, v9 newest (an update); model 4: v8 installed and newest
+    "INSERT INTO files (path, size, mtime_ns, sha256, version_id, model_id, updated_at)"
+    " VALUES ('/m/a.ckpt', 1, 1, 'AB', 7, 3, 0), ('/m/b.ckpt', 1, 1, 'CD', 8, 4, 0);"
+    "INSERT INTO models VALUES (3, 'three', 'LORA', 9, 'v9', NULL, 0),"
+    " (4, 'four', 'LORA', 8, 'v8', NULL, 0);"
+)
+FIRST_RELEASE_INDEXES = (
+    "CREATE INDEX files_version ON files(version_id); CREATE INDEX files_model ON files(model_id);"
+)
+PREVIOUS_RELEASE_INDEXES = (
+    "CREATE INDEX files_sha256 ON files(sha256);"
+    "CREATE INDEX files_version_id ON files(version_id) WHERE version_id IS NOT NULL;"
+    "CREATE INDEX files_model_id ON files(model_id, version_id) WHERE model_id IS NOT NULL;"
+    "CREATE INDEX files_inode ON files(ino);"
+)
+
+
+@pytest.mark.parametrize("indexes", [FIRST_RELEASE_INDEXES, PREVIOUS_RELEASE_INDEXES])
+def test_a_schema_1_file_opens_and_is_upgraded(tmp_path, indexes):
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    conn.executescript(
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-        "INSERT INTO meta VALUES ('schema_version', '1');"
-        "CREATE TABLE files (path TEXT PRIMARY KEY, folder TEXT, size INTEGER NOT NULL,"
-        " mtime_ns INTEGER NOT NULL, dev INTEGER, ino INTEGER, sha256 TEXT, autov1 TEXT,"
-        " autov2 TEXT, autov3 TEXT, hash_source TEXT, model_id INTEGER, version_id INTEGER,"
-        " file_id INTEGER, id_source TEXT, lookup TEXT NOT NULL DEFAULT 'pending',"
-        " looked_up_at REAL, enriched_at REAL, updated_at REAL NOT NULL);"
-        "CREATE INDEX files_version ON files(version_id);"
-        "CREATE INDEX files_model ON files(model_id);"
-        "INSERT INTO files (path, size, mtime_ns, sha256, version_id, model_id, updated_at)"
-        " VALUES ('/m/a.ckpt', 1, 1, 'AB', 7, 3, 0);"
-    )
+    conn.executescript(SCHEMA_1_FILES + indexes)
     conn.close()
+
     db = LibraryDB(path)
-    names = {r[0] for r in db._conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"files_version_id", "files_model_id", "files_inode"} <= names
-    assert not {"files_version", "files_model"} & names
+    assert db.schema_version == SCHEMA_VERSION == 2
+    names = {r[0] for r in db._conn.execute("SELECT name FROM sqlite_master")}
+    assert {"files_version_id", "files_model_id", "updatable", "files_updatable_insert"} <= names
+    assert not {"files_version", "files_model", "files_inode"} & names
+    assert db.updated_models() == {3}  # filled from what the old file held
+    assert [u.model_id for u in db.updates()] == [3]
     assert db.installed_many([7]) == {7: [db.get("/m/a.ckpt").path]}
+    # the triggers work on the upgraded file: the newest version arrives, the update goes
+    db.upsert_file("/m/c.ckpt", size=1, mtime=1, sha256="EF" * 32, model_id=3, version_id=9)
+    assert db.updated_models() == set() and db.updates() == []
+    db.close()
+    assert LibraryDB(path).schema_version == 2  # opening again changes nothing
+
+
+def test_an_interrupted_upgrade_leaves_schema_1_and_runs_again(tmp_path, monkeypatch):
+    import modelshelf.library.db as db_mod
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1_FILES + PREVIOUS_RELEASE_INDEXES)
+    conn.close()
+    monkeypatch.setattr(db_mod, "FILL_UPDATABLE", "SELECT no_such_function()")  # fails midway
+    with pytest.raises(sqlite3.OperationalError):
+        LibraryDB(path)
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT value FROM meta").fetchone()[0] == "1"
+        names = {r[0] for r in check.execute("SELECT name FROM sqlite_master")}
+    assert "files_inode" in names and "updatable" not in names  # rolled back whole
+    monkeypatch.undo()
+    assert LibraryDB(path).updated_models() == {3}
+
+
+def test_a_newer_schema_is_refused_with_a_sentence(tmp_path):
+    from modelshelf.errors import ModelShelfError
+
+    path = tmp_path / "new.sqlite3"
+    LibraryDB(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99'")
+    with pytest.raises(ModelShelfError, match="newer Model Shelf"):
+        LibraryDB(path)
+
+
+def test_the_stored_updates_answer_follows_every_change(tmp_path):
+    """Random changes to files and latest versions: ``updatable`` always equals the answer
+    computed from scratch over every model."""
+    import random
+
+    from modelshelf.library.records import HAS_UPDATE
+
+    db = LibraryDB(tmp_path / "lib.sqlite3")
+    rng = random.Random(7)
+
+    def from_scratch() -> set[int]:
+        sql = f"SELECT m.model_id FROM models m WHERE {HAS_UPDATE}"
+        return {r[0] for r in db._conn.execute(sql)}
+
+    for step in range(400):
+        mid = rng.randint(1, 12)
+        vid = mid * 10 + rng.randint(1, 4)
+        path = tmp_path / f"f{rng.randint(1, 30)}.safetensors"
+        action = rng.choice(["file", "file", "ids", "latest", "forget", "rehash", "no-model"])
+        if action == "file":
+            db.upsert_file(path, size=1, mtime=step, sha256=f"{step:064X}", model_id=mid,
+                           version_id=vid)  # fmt: skip
+        elif action == "ids" and db.get(path) is not None:
+            db.set_ids(path, mid, vid)
+        elif action == "no-model" and db.get(path) is not None:
+            db.set_ids(path, None, vid)  # a version whose model is not known
+        elif action == "latest":
+            db.set_latest(mid, vid if rng.random() < 0.9 else None, "v")
+        elif action == "forget":
+            db.forget([path])
+        elif action == "rehash" and db.get(path) is not None:
+            db.upsert_file(path, size=2, mtime=step, sha256=f"{step + 9999:064X}")  # ids reset
+        assert db.updated_models() == from_scratch(), (step, action)
+    assert from_scratch()  # the walk did reach states with updates
 
 
 class RecordingPacer(Pacer):

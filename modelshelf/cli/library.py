@@ -167,7 +167,7 @@ def run_scan(args: argparse.Namespace, ctx: Any) -> int:
 
 def _print_scan(ctx, report) -> None:
     console = ctx.console()
-    items, identified = report.items, report.identify
+    identified = report.identify
     console.print(
         f"{plural(report.scanned, 'model file')}: {report.hashed} hashed now, "
         f"{report.scanned - report.hashed} already known; {report.identified} identified, "
@@ -185,10 +185,9 @@ def _print_scan(ctx, report) -> None:
             f"AutoV3, {identified.from_sidecars} from sidecars; {identified.unknown} unknown "
             f"to Civitai ({identified.requests} requests)."
         )
-    unknown = [f for f in items if f.version_id is None]
-    if unknown and len(unknown) <= 50:
+    if 0 < report.unknown <= 50:  # counted in SQL; the list is read only when it is short
         console.print("Not identified (use `modelshelf link FILE REF` if you know them):")
-        for f in unknown:
+        for f in report.unknown_files(50):
             console.print(f"  {f.path}")
 
 

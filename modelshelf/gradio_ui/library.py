@@ -108,6 +108,8 @@ class LibraryHandlers:
         self.update_task = BackgroundTask("updates")
         self._seen: dict[str, int] = {}
         self._linked: set[str] = set()  # paths linked by hand since the last scan
+        self._unknown_of: Any = None  # the scan report _unknown_files were read for
+        self._unknown_files: list[Any] = []
 
     def tasks_status(self) -> dict[str, Any]:
         """Both tasks for the poll; ``changed`` when either moved since the last call."""
@@ -138,13 +140,14 @@ class LibraryHandlers:
         return render.message_html(text)
 
     def _unknown(self) -> list[Any]:
+        """The last scan's files Civitai does not know (read from the library, not a list
+        of every file), less those linked by hand since."""
         report = self.scan_task.result
-        items = getattr(report, "items", None) or []
-        return [
-            i
-            for i in items
-            if getattr(i, "version_id", None) is None and str(i.path) not in self._linked
-        ]
+        if report is None:
+            return []
+        if report is not self._unknown_of:  # once per scan: the rows keep their indexes
+            self._unknown_of, self._unknown_files = report, report.unknown_files()
+        return [i for i in self._unknown_files if str(i.path) not in self._linked]
 
     def _updates(self) -> list[Any]:
         result = self.update_task.result
@@ -174,11 +177,10 @@ class LibraryHandlers:
         return "".join(parts) or render.message_html("Scan to see the models you have.")
 
     def _scan_html(self, report: Any) -> str:
-        items = getattr(report, "items", None) or []
         unknown = self._unknown()
-        known = len(items) - len(unknown)
+        known = report.scanned - len(unknown)
         parts = [
-            f'<div class="modelshelf-counts"><b>{len(items)}</b> files · <b>{known}</b> '
+            f'<div class="modelshelf-counts"><b>{report.scanned}</b> files · <b>{known}</b> '
             f"identified · <b>{len(unknown)}</b> unknown</div>"
         ]
         if getattr(report, "failure", None):

@@ -19,7 +19,15 @@ from typing import Any
 
 from .db_queries import FrontEndQueries
 from .db_scan import UPSERT_FILE, ScanRows
-from .records import ROW_COLUMNS, SCHEMA, SCHEMA_VERSION, LibraryFile, ModelUpdate, file_from_row
+from .records import (
+    FILL_UPDATABLE,
+    ROW_COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    LibraryFile,
+    ModelUpdate,
+    file_from_row,
+)
 
 __all__ = ["SCHEMA_VERSION", "LibraryDB", "LibraryFile", "ModelUpdate"]
 
@@ -62,6 +70,8 @@ class LibraryDB(ScanRows, FrontEndQueries):
                     f"The library database {self.path} was written by a newer Model Shelf; "
                     "update Model Shelf or remove that file to rebuild it."
                 )
+            elif int(row[0]) < SCHEMA_VERSION:
+                migrate(self._conn)
             else:  # indexes added since the file was made; nothing is written if all exist
                 self._conn.executescript(SCHEMA)
 
@@ -240,6 +250,33 @@ class LibraryDB(ScanRows, FrontEndQueries):
         if gone:
             self.forget(gone)
         return [Path(p) for p in gone]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Upgrade a schema 1 file to the current schema, in one transaction.
+
+    Every step is idempotent (two processes opening the same old file both may run it):
+    the inode index goes, ``updatable`` and its triggers come and are filled once from
+    what the file holds. Ctrl-C or a crash midway rolls it all back; the next open
+    runs it again.
+    """
+    script = (
+        "BEGIN IMMEDIATE;\n"
+        + SCHEMA
+        + "\nDELETE FROM updatable;\n"
+        + FILL_UPDATABLE
+        + ";\nUPDATE meta SET value = '"
+        + str(SCHEMA_VERSION)
+        + "' WHERE key = 'schema_version' AND CAST(value AS INTEGER) < "
+        + str(SCHEMA_VERSION)
+        + ";\nCOMMIT;"
+    )
+    try:
+        conn.executescript(script)
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
 
 
 def under_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, tuple[str, ...]]:

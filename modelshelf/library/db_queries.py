@@ -1,8 +1,9 @@
 """The questions the front ends ask the library, each answered through an index.
 
 - "Is this version installed, where?" for one version or a page of them (``files_version``).
-- "Which of these models has a newer version?" (``models`` primary key, ``files_model``,
-  ``files_version``), from what the last update check recorded; no network.
+- "Which of these models has a newer version?": the ``updatable`` table, which triggers
+  keep right (see :mod:`.records`); a few rows, whatever the size of the library. From
+  what the last update check recorded; no network.
 """
 
 from __future__ import annotations
@@ -18,15 +19,6 @@ from .records import ModelUpdate
 __all__ = ["FrontEndQueries"]
 
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's parameter limit
-
-# A model has an update when a newer version is recorded, some installed file is of
-# another version, and no file anywhere is of the newest one.
-_HAS_UPDATE = (
-    "m.latest_version_id IS NOT NULL"
-    " AND EXISTS (SELECT 1 FROM files f WHERE f.model_id = m.model_id"
-    " AND f.version_id IS NOT NULL AND f.version_id != m.latest_version_id)"
-    " AND NOT EXISTS (SELECT 1 FROM files g WHERE g.version_id = m.latest_version_id)"
-)
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
@@ -98,19 +90,20 @@ class FrontEndQueries:
         """Which models (of ``model_ids``; None: all) have a newer version than installed."""
         if model_ids is None:
             with self._lock:
-                cursor = self._conn.execute(f"SELECT m.model_id FROM models m WHERE {_HAS_UPDATE}")
-                return {r[0] for r in cursor}
+                return {r[0] for r in self._conn.execute("SELECT model_id FROM updatable")}
         found: set[int] = set()
         for chunk in _chunks(model_ids):
             marks = ",".join("?" * len(chunk))
             with self._lock:
                 rows = self._conn.execute(
-                    f"SELECT m.model_id FROM models m WHERE m.model_id IN ({marks})"
-                    f" AND {_HAS_UPDATE}",
-                    chunk,
+                    f"SELECT model_id FROM updatable WHERE model_id IN ({marks})", chunk
                 ).fetchall()
             found.update(r[0] for r in rows)
         return found
+
+    def count_updatable(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM updatable").fetchone()[0]
 
     # -- update bookkeeping ----------------------------------------------------------------
 
@@ -167,10 +160,10 @@ class FrontEndQueries:
         """
         sql = (
             "SELECT f.path, f.model_id, f.version_id, m.latest_version_id,"
-            " m.latest_version_name, m.name FROM files f JOIN models m ON m.model_id = f.model_id"
-            " WHERE f.version_id IS NOT NULL AND m.latest_version_id IS NOT NULL"
-            " AND f.version_id != m.latest_version_id"
-            " AND NOT EXISTS (SELECT 1 FROM files g WHERE g.version_id = m.latest_version_id)"
+            " m.latest_version_name, m.name FROM updatable u"  # CROSS JOIN: in this order,
+            " CROSS JOIN models m CROSS JOIN files f"  # not a walk of every file by path
+            " WHERE m.model_id = u.model_id AND f.model_id = u.model_id"
+            " AND f.version_id IS NOT NULL AND f.version_id != m.latest_version_id"
             " ORDER BY f.path"
         )
         with self._lock:

@@ -1,10 +1,12 @@
-"""The library database's bulk operations, for the scan: one read, batched writes, streams.
+"""The library database's bulk operations, for the scan: streamed reads, batched writes.
 
-A rescan reads the stored ``(size, mtime, inode, folder)`` of every file under the scanned
-folders with one ``SELECT`` into plain tuples, compares them with the walk, and writes
-nothing when nothing changed. What did change is written with ``executemany`` in one
-transaction per batch. Rows are handed out as streams (keyset pages under the lock), so a
-caller never needs a list of the whole library.
+A rescan reads the stored ``(size, mtime, device, inode, folder)`` of the files under each
+scanned folder as one stream in path order (:meth:`ScanRows.stored_under`, on a
+connection and read snapshot of its own), merges it with the walk, which comes in the
+same order, and writes nothing when nothing changed: no dictionary of the library is
+built. What did change is written with ``executemany`` in one transaction per batch.
+Rows are handed out as streams (keyset pages under the lock), so a caller never needs a
+list of the whole library.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from .records import FILE_COLUMNS, ROW_COLUMNS, LibraryFile, file_from_row
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["UPSERT_FILE", "ScanRows", "Snapshot"]
+__all__ = ["UPSERT_FILE", "ScanRows", "Stored"]
 
 _KEEP = (
     "excluded.version_id IS NULL AND excluded.sha256 IS NOT NULL AND files.sha256 = excluded.sha256"
@@ -44,8 +46,18 @@ UPSERT_FILE = (
     + ", ".join(f"{c}=CASE WHEN {_KEEP} THEN files.{c} ELSE excluded.{c} END" for c in _ID_COLUMNS)
 )
 
-# path -> (size or -1 when no SHA256 is stored, mtime_ns, ino, folder)
-Snapshot = dict[str, tuple[int, int, "int | None", "str | None"]]
+
+class Stored(NamedTuple):
+    """What the database holds about one file, for the scan to compare (size is -1 when
+    no SHA256 is stored: the file must be read)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    dev: int | None
+    ino: int | None
+    folder: str | None
+
 
 _PAGE = 2000
 
@@ -53,51 +65,54 @@ _PAGE = 2000
 class ScanRows:
     """Mixed into :class:`~modelshelf.library.db.LibraryDB`: what the scan reads and writes."""
 
+    path: Path
     _conn: sqlite3.Connection
     _lock: threading.RLock
 
-    def snapshot(self, roots: Iterable[str | os.PathLike[str]]) -> Snapshot:
-        """What is stored about every file under ``roots``, as plain tuples (one query)."""
+    def stored_under(self, root: str) -> Iterator[tuple]:
+        """What is stored about every file under ``root``, in path order, as a stream of
+        plain tuples in :class:`Stored`'s order (a tuple a file: nothing else is built).
+
+        Read on a connection of its own in one read transaction (a snapshot: the scan's
+        own commits meanwhile do not show), which ends when the stream does.
+        """
         from .db import under_roots
 
-        where, params = under_roots(roots)
-        folders: dict[str | None, str | None] = {}  # one string object per folder key
-        with self._lock:
-            cur = self._conn.execute(
-                "SELECT path, CASE WHEN sha256 IS NULL THEN -1 ELSE size END, mtime_ns, ino,"
-                f" folder FROM files {where}",
+        where, params = under_roots([root])
+        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            yield from conn.execute(
+                "SELECT path, CASE WHEN sha256 IS NULL THEN -1 ELSE size END, mtime_ns, dev,"
+                f" ino, folder FROM files {where} ORDER BY path",
                 params,
             )
-            return {
-                p: (size, mtime, ino, folders.setdefault(folder, folder))
-                for p, size, mtime, ino, folder in cur
-            }
+        finally:
+            conn.close()
 
-    def has_rows(self) -> bool:
+    def has_rows(self, roots: Iterable[str | os.PathLike[str]] | None = None) -> bool:
+        """Whether any file (under ``roots``) is recorded."""
+        from .db import under_roots
+
+        where, params = ("", ()) if roots is None else under_roots(list(roots))
         with self._lock:
-            return self._conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is not None
+            row = self._conn.execute(f"SELECT 1 FROM files {where} LIMIT 1", params).fetchone()
+        return row is not None
 
-    def find_twin(self, dev: int, ino: int, size: int, mtime_ns: int) -> LibraryFile | None:
-        """A hashed row of the same device, inode, size and mtime (a rename or a hard link)."""
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {ROW_COLUMNS} FROM files WHERE ino=? AND dev=? AND size=? AND"
-                " mtime_ns=? AND sha256 IS NOT NULL LIMIT 1",
-                (ino, dev, size, mtime_ns),
-            ).fetchone()
-        return file_from_row(row) if row else None
-
-    def write_scanned(self, rows: list[tuple]) -> None:
-        """Record many files at once (rows from :func:`~modelshelf.library.db.file_row`)."""
-        if rows:
+    def write_scanned(
+        self, rows: list[tuple], moved: Sequence[tuple[str | None, int, int, str]] = ()
+    ) -> None:
+        """Record many files at once (rows from :func:`~modelshelf.library.db.file_row`) and
+        the new ``(folder, dev, ino, path)`` of files whose bytes did not change, in one
+        transaction."""
+        if rows or moved:
             with self._lock, self._conn:
-                self._conn.executemany(UPSERT_FILE, rows)
-
-    def relocate(self, rows: list[tuple[str | None, int, int, str]]) -> None:
-        """Store a new ``(folder, dev, ino, path)`` for files whose bytes did not change."""
-        if rows:
-            with self._lock, self._conn:
-                self._conn.executemany("UPDATE files SET folder=?, dev=?, ino=? WHERE path=?", rows)
+                if rows:
+                    self._conn.executemany(UPSERT_FILE, rows)
+                if moved:
+                    self._conn.executemany(
+                        "UPDATE files SET folder=?, dev=?, ino=? WHERE path=?", moved
+                    )
 
     def forget_paths(self, paths: list[str]) -> None:
         if paths:
@@ -130,12 +145,23 @@ class ScanRows:
                 return
             last = page[-1][0]
 
-    def count_files(self, roots: Iterable[str | os.PathLike[str]] | None = None) -> int:
+    def count_files(
+        self,
+        roots: Iterable[str | os.PathLike[str]] | None = None,
+        *,
+        where: str = "",
+        params: tuple = (),
+    ) -> int:
+        """How many rows (under ``roots``; matching ``where``), counted in SQL."""
         from .db import under_roots
 
-        clause, params = ("", ()) if roots is None else under_roots(list(roots))
+        clause, base = ("WHERE 1", ()) if roots is None else under_roots(list(roots))
+        extra = f" AND ({where})" if where else ""
         with self._lock:
-            return self._conn.execute(f"SELECT count(*) FROM files {clause}", params).fetchone()[0]
+            row = self._conn.execute(
+                f"SELECT count(*) FROM files {clause}{extra}", (*base, *params)
+            ).fetchone()
+        return row[0]
 
     def iter_due(
         self, roots: Iterable[Path | str] | None = None, recheck_after: float = 0.0

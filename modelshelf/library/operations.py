@@ -6,11 +6,12 @@ typed report; :class:`modelshelf.shelf.Shelf` owns those and calls these.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,26 +41,32 @@ StageProgressFn = Callable[[str, int, "int | None"], None]
 
 @dataclass
 class ScanReport:
-    """What a scan found: counts, the files, and what identification learnt."""
+    """What a scan found: counts, the files, and what identification learnt.
 
-    items: list[LibraryFile]
+    ``items`` streams the files under the scanned folders from the database (in path
+    order; ``len()`` counts them): no list of the library is held. ``scanned`` and
+    ``identified`` are counted in SQL when the scan ends.
+    """
+
+    items: Sequence[LibraryFile]
     hashed: int
     removed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     identify: IdentifyResult | None = None
     failure: str | None = None  # why identification stopped (the hashes are kept)
-
-    @property
-    def scanned(self) -> int:
-        return len(self.items)
-
-    @property
-    def identified(self) -> int:
-        return sum(1 for f in self.items if f.version_id is not None)
+    scanned: int = 0
+    identified: int = 0
 
     @property
     def unknown(self) -> int:
         return self.scanned - self.identified
+
+    def unknown_files(self, limit: int | None = None) -> list[LibraryFile]:
+        """The files under the scanned folders with no known version (as the database is
+        now), in path order; at most ``limit``."""
+        stream = getattr(self.items, "unidentified", None)
+        rows = stream() if stream is not None else (f for f in self.items if not f.identified)
+        return list(itertools.islice(rows, limit))
 
 
 @dataclass
@@ -143,7 +150,7 @@ def scan_and_identify(
         autov3_folders=None if all_autov3 else AUTOV3_FOLDERS,
     )
     report = ScanReport(
-        items=[],
+        items=result.items,
         hashed=result.hashed,
         removed=len(result.removed),
         errors=[(str(p), str(why)) for p, why in result.errors],
@@ -169,7 +176,9 @@ def scan_and_identify(
                     )
             except ModelShelfError as exc:
                 report.failure = str(exc)
-    report.items = list(result.items)  # read once, now: with the ids identification learnt
+    # counted now, with the ids identification learnt (two indexed counts, no rows built)
+    report.scanned = result.items.count_files()
+    report.identified = result.items.count_files(identified=True)
     return report
 
 
@@ -263,9 +272,9 @@ def updates_in(
         updates = db.updates()
     else:
         updates = check_updates(db, civitai(), on_progress=on_progress, cancel=cancel).updates
-    identified = [f for f in db.identified() if _under(f.path, roots)]
+    identified = db.count_files(roots, where="version_id IS NOT NULL")  # counted in SQL
     return UpdatesReport(
-        updates=[u for u in updates if _under(u.path, roots)], identified=len(identified)
+        updates=[u for u in updates if _under(u.path, roots)], identified=identified
     )
 
 

@@ -9,12 +9,17 @@ Tables (schema version in ``meta``):
   not know the file.
 - ``models``: what the last update check learnt about each identified model (its newest
   published version).
+- ``updatable``: the models that have an update (a newer version recorded, an older one
+  installed, the newest one nowhere on disk). Triggers on ``files`` and ``models`` keep it
+  right whenever an id, a file or a latest version changes, so "which models have
+  updates" reads a few rows instead of testing every model.
 
 Every question a front end asks is answered through an index: a path (primary key), a
-version id ("installed where"), a model id and the latest version ("which have updates"),
-a SHA256, an inode (a renamed file). The version and model indexes are partial (only
-identified files), so a first scan of unknown files does not pay for them; they replaced
-the full ``files_version`` / ``files_model`` of the first release, dropped on open.
+version id ("installed where"), a model id and the latest version (the triggers), a
+SHA256. The version and model indexes are partial (only identified files), so a first
+scan of unknown files does not pay for them. Schema 2 dropped the inode index of schema 1
+(a renamed file is matched among the rows of files that vanished, in memory) and added
+``updatable``; a schema 1 file is upgraded when opened (:func:`migrate`, in ``db.py``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,69 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FILE_COLUMNS", "SCHEMA", "SCHEMA_VERSION", "LibraryFile", "ModelUpdate"]
+__all__ = [
+    "FILE_COLUMNS",
+    "FILL_UPDATABLE",
+    "HAS_UPDATE",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "LibraryFile",
+    "ModelUpdate",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# A model has an update when a newer version is recorded, some installed file is of
+# another version, and no file anywhere is of the newest one.
+HAS_UPDATE = (
+    "m.latest_version_id IS NOT NULL"
+    " AND EXISTS (SELECT 1 FROM files f WHERE f.model_id = m.model_id"
+    " AND f.version_id IS NOT NULL AND f.version_id != m.latest_version_id)"
+    " AND NOT EXISTS (SELECT 1 FROM files g WHERE g.version_id = m.latest_version_id)"
+)
+
+
+_ABSENT = "NOT EXISTS (SELECT 1 FROM updatable u WHERE u.model_id = m.model_id)"
+
+
+def _refresh(ref: str) -> str:
+    """Trigger statements that recompute ``updatable`` for the models a row ``ref`` touches:
+    its own model, and any model whose newest version is the row's version. (No ``OR
+    IGNORE``: in a trigger the outer statement's conflict policy would override it.)"""
+    return (
+        f"DELETE FROM updatable WHERE model_id = {ref}.model_id OR model_id IN"
+        f" (SELECT model_id FROM models WHERE latest_version_id = {ref}.version_id);"
+        " INSERT INTO updatable SELECT m.model_id FROM models m WHERE"
+        f" (m.model_id = {ref}.model_id OR m.latest_version_id = {ref}.version_id)"
+        f" AND {HAS_UPDATE} AND {_ABSENT};"
+    )
+
+
+_MODEL_REFRESH = (
+    "DELETE FROM updatable WHERE model_id = NEW.model_id;"
+    " INSERT INTO updatable SELECT m.model_id FROM models m"
+    f" WHERE m.model_id = NEW.model_id AND {HAS_UPDATE};"
+)
+_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS files_updatable_insert AFTER INSERT ON files"
+    f" WHEN NEW.version_id IS NOT NULL BEGIN {_refresh('NEW')} END;\n",
+    "CREATE TRIGGER IF NOT EXISTS files_updatable_delete AFTER DELETE ON files"
+    f" WHEN OLD.version_id IS NOT NULL BEGIN {_refresh('OLD')} END;\n",
+    "CREATE TRIGGER IF NOT EXISTS files_updatable_update AFTER UPDATE OF model_id, version_id"
+    " ON files WHEN OLD.version_id IS NOT NEW.version_id OR OLD.model_id IS NOT NEW.model_id"
+    f" BEGIN {_refresh('OLD')} {_refresh('NEW')} END;\n",
+    # INSERT OR REPLACE runs the insert trigger (the replaced row's delete trigger does not run)
+    f"CREATE TRIGGER IF NOT EXISTS models_updatable_insert AFTER INSERT ON models"
+    f" BEGIN {_MODEL_REFRESH} END;\n",
+    "CREATE TRIGGER IF NOT EXISTS models_updatable_update AFTER UPDATE ON models BEGIN"
+    f" DELETE FROM updatable WHERE model_id = OLD.model_id; {_MODEL_REFRESH} END;\n",
+    "CREATE TRIGGER IF NOT EXISTS models_updatable_delete AFTER DELETE ON models"
+    " BEGIN DELETE FROM updatable WHERE model_id = OLD.model_id; END;\n",
+)
+# Fills ``updatable`` from scratch (the upgrade from schema 1).
+FILL_UPDATABLE = (
+    f"INSERT OR IGNORE INTO updatable SELECT m.model_id FROM models m WHERE {HAS_UPDATE}"
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,7 +120,7 @@ DROP INDEX IF EXISTS files_model;
 CREATE INDEX IF NOT EXISTS files_version_id ON files(version_id) WHERE version_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS files_model_id ON files(model_id, version_id)
     WHERE model_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS files_inode ON files(ino);
+DROP INDEX IF EXISTS files_inode;
 CREATE TABLE IF NOT EXISTS models (
     model_id INTEGER PRIMARY KEY,
     name TEXT,
@@ -65,7 +130,9 @@ CREATE TABLE IF NOT EXISTS models (
     latest_published_at TEXT,
     checked_at REAL NOT NULL
 );
-"""
+CREATE INDEX IF NOT EXISTS models_latest ON models(latest_version_id);
+CREATE TABLE IF NOT EXISTS updatable (model_id INTEGER PRIMARY KEY);
+""" + "".join(_TRIGGERS)
 FILE_COLUMNS = (
     "path, folder, size, mtime_ns, dev, ino, sha256, autov1, autov2, autov3, hash_source, "
     "model_id, version_id, file_id, id_source, lookup, looked_up_at, enriched_at, updated_at"
