@@ -27,6 +27,7 @@ from .records import (
     LibraryFile,
     ModelUpdate,
     file_from_row,
+    under_roots,
 )
 
 __all__ = ["SCHEMA_VERSION", "LibraryDB", "LibraryFile", "ModelUpdate"]
@@ -277,18 +278,6 @@ def migrate(conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.rollback()
         raise
-
-
-def under_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, tuple[str, ...]]:
-    """``WHERE`` clause and parameters for the rows under any of ``roots`` (a range scan)."""
-    terms, params = [], []
-    for root in roots:
-        prefix = os.path.join(os.fspath(root), "")
-        terms.append("(path >= ? AND path < ?)")
-        params += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
-    if not terms:
-        return "WHERE 0", ()
-    return "WHERE (" + " OR ".join(terms) + ")", tuple(params)
 
 
 def file_row(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from .records import FILE_COLUMNS, ROW_COLUMNS, LibraryFile, file_from_row
+from .records import FILE_COLUMNS, ROW_COLUMNS, LibraryFile, file_from_row, under_roots
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -76,7 +76,6 @@ class ScanRows:
         Read on a connection of its own in one read transaction (a snapshot: the scan's
         own commits meanwhile do not show), which ends when the stream does.
         """
-        from .db import under_roots
 
         where, params = under_roots([root])
         conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
@@ -92,7 +91,6 @@ class ScanRows:
 
     def has_rows(self, roots: Iterable[str | os.PathLike[str]] | None = None) -> bool:
         """Whether any file (under ``roots``) is recorded."""
-        from .db import under_roots
 
         where, params = ("", ()) if roots is None else under_roots(list(roots))
         with self._lock:
@@ -127,7 +125,6 @@ class ScanRows:
         params: tuple = (),
     ) -> Iterator[LibraryFile]:
         """Stream the rows (under ``roots``; matching ``where``) in path order, page by page."""
-        from .db import under_roots
 
         clause, base = ("WHERE 1", ()) if roots is None else under_roots(list(roots))
         extra = f" AND ({where})" if where else ""
@@ -153,7 +150,6 @@ class ScanRows:
         params: tuple = (),
     ) -> int:
         """How many rows (under ``roots``; matching ``where``), counted in SQL."""
-        from .db import under_roots
 
         clause, base = ("WHERE 1", ()) if roots is None else under_roots(list(roots))
         extra = f" AND ({where})" if where else ""

@@ -24,6 +24,8 @@ scan of unknown files does not pay for them. Schema 2 dropped the inode index of
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,3 +193,15 @@ class ModelUpdate:
     latest_version_id: int
     latest_version_name: str | None
     model_name: str | None = None
+
+
+def under_roots(roots: Iterable[str | os.PathLike[str]]) -> tuple[str, tuple[str, ...]]:
+    """``WHERE`` clause and parameters for the rows under any of ``roots`` (a range scan)."""
+    terms, params = [], []
+    for root in roots:
+        prefix = os.path.join(os.fspath(root), "")
+        terms.append("(path >= ? AND path < ?)")
+        params += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+    if not terms:
+        return "WHERE 0", ()
+    return "WHERE (" + " OR ".join(terms) + ")", tuple(params)

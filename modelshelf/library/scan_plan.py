@@ -22,7 +22,7 @@ import os
 import stat as stat_mod
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .db import file_row
 from .db_scan import Stored
@@ -31,11 +31,16 @@ from .walk import walk_root
 if TYPE_CHECKING:
     from .a1111_cache import A1111HashCache
     from .db import LibraryDB
-    from .scan import ScanResult
     from .scan_writer import BatchWriter
 
 __all__ = ["ScanPlan", "Todo"]
 
+
+
+class _Counts(Protocol):
+    """The part of a scan's result the plan updates (``scan.ScanResult`` is one)."""
+
+    reused: int
 
 class Todo(NamedTuple):
     """A file the database does not know as it is now (usable as a path: ``open(todo)``)."""
@@ -65,7 +70,7 @@ class ScanPlan:
         db: LibraryDB,
         dirs: list[tuple[str, str]],
         writer: BatchWriter,
-        result: ScanResult,
+        result: _Counts,
         *,
         a1111_cache: A1111HashCache | None = None,
         cancel: threading.Event | None = None,
