@@ -16,7 +16,6 @@ import logging
 from modules import paths, script_callbacks, shared
 
 import modelshelf  # noqa: F401  (the extension folder is on sys.path while this file loads)
-from modelshelf.errors import ModelShelfError
 
 log = logging.getLogger("modelshelf")
 
@@ -116,6 +115,14 @@ def get_shelf():
     return _shelf
 
 
+class LazyShelf:
+    """Stands for the Shelf in the tab: it is created (settings read, folders resolved) on
+    the first click, not while the WebUI starts. A problem then reads as a sentence."""
+
+    def __getattr__(self, name: str):
+        return getattr(get_shelf(), name)
+
+
 def close_shelf() -> None:
     """Stop the download workers (running jobs are recorded) and close everything."""
     global _shelf
@@ -139,16 +146,13 @@ def on_ui_tabs():
         from modelshelf.gradio_ui import UIContext, build_ui
 
         data = getattr(shared.opts, "data", {})
-        try:
-            ctx = UIContext(
-                shelf=get_shelf(),
-                in_webui=True,
-                default_provider=data.get("modelshelf_provider") or "civitai",
-                default_nsfw=data.get("modelshelf_nsfw") or "PG-13",
-            )
-            build_ui(ctx)
-        except ModelShelfError as exc:
-            gr.Markdown(f"Model Shelf cannot start: {exc}")
+        ctx = UIContext(
+            shelf=LazyShelf(),
+            in_webui=True,
+            default_provider=data.get("modelshelf_provider") or "civitai",
+            default_nsfw=data.get("modelshelf_nsfw") or "PG-13",
+        )
+        build_ui(ctx)
     return [(tab, TAB_TITLE, TAB_ID)]
 
 

@@ -99,7 +99,7 @@ def test_the_tab_serves_inside_a_webui_page(webui):
     finally:
         demo.close()
     shown = json.dumps(config)
-    assert '"Next page"' in shown and "modelshelf_jobs_json" in shown
+    assert '"Next page"' in shown and "modelshelf_jobs_data" in shown
 
 
 def test_folders_come_from_cmd_opts(webui, tmp_path):

@@ -6,6 +6,7 @@ check what each handler returns, including every failure as one sentence.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -41,6 +42,13 @@ def ctx(fake_civitai, fake_storage, tmp_path):
         yield UIContext(shelf=shelf, page_size=20)
     finally:
         shelf.close()
+
+
+def payload(block: str) -> dict:
+    """The JSON a poll put into its hidden block for the page script."""
+    found = re.fullmatch(r'<div data-modelshelf-jobs="([^"]*)"></div>', block)
+    assert found, block
+    return json.loads(html.unescape(found[1]))
 
 
 def is_update(value) -> bool:
@@ -144,8 +152,8 @@ def test_cards_of_an_x_rated_model_carry_no_image_url(ctx, fake_civitai):
 def test_download_runs_in_the_queue_and_the_badge_turns_installed(ctx, fake_civitai):
     h = BrowseHandlers(ctx)
     downloads = DownloadHandlers(ctx)
-    revision, payload = downloads.full()
-    assert json.loads(payload)["jobs"] == []
+    revision, block = downloads.full()
+    assert payload(block)["jobs"] == []
     msg = h.download(f"{LORA_ID}@{LORA_VERSION}|{LORA_FILE}")
     assert "Queued" in msg
     job = ctx.shelf.downloads()[-1]
@@ -155,10 +163,11 @@ def test_download_runs_in_the_queue_and_the_badge_turns_installed(ctx, fake_civi
     assert placed.is_file()
     assert (placed.parent / "shelf_lora.json").is_file()
     assert (placed.parent / "shelf_lora.civitai.info").is_file()
-    revision2, payload2 = downloads.tick(revision)
-    rows = json.loads(payload2)["jobs"]
+    revision2, block2 = downloads.tick(revision, wait=0)
+    rows = payload(block2)["jobs"]
     assert rows[-1]["state"] == "done" and rows[-1]["label"] == "Done"
-    assert is_update(downloads.tick(revision2)[1])  # nothing new: no page update at all
+    assert revision2["jobs"] > revision["jobs"]
+    assert is_update(downloads.tick(revision2, wait=0.3)[1])  # nothing new: no page update
     _, grid, *_ = search(h, "Shelf Ink")
     assert ">Installed<" in grid
 
@@ -199,3 +208,26 @@ def test_detail_and_reveal_without_a_model_are_sentences(ctx):
     h = BrowseHandlers(ctx)
     assert "alert" in h.show(DetailState(), 1, "PG", False)[-1]
     assert "alert" in h.reveal(DetailState(), "x")[1]
+
+
+def test_a_poll_waits_for_a_change_and_answers_with_it(ctx):
+    """The long-poll: a tick started before the download answers with the new job."""
+    import threading
+
+    downloads = DownloadHandlers(ctx)
+    since, _ = downloads.full()
+    answer = {}
+    waiting = threading.Thread(target=lambda: answer.update(out=downloads.tick(since, wait=60)))
+    waiting.start()
+    BrowseHandlers(ctx).download(f"{LORA_ID}@{LORA_VERSION}|{LORA_FILE}")
+    waiting.join(90)
+    state, block = answer["out"]
+    assert not is_update(block)
+    assert [j["name"] for j in payload(block)["jobs"]] and state["jobs"] > since["jobs"]
+
+
+def test_the_ui_nsfw_levels_are_the_views(ctx):
+    from modelshelf import views
+    from modelshelf.gradio_ui import context
+
+    assert [tuple(x) for x in views.NSFW_LEVELS] == list(context.NSFW_LEVELS)

@@ -1,17 +1,21 @@
-"""The Model Shelf Blocks: "Browse", "Get models", "Downloads", "Library"; the page's bridges.
+"""The Model Shelf Blocks: "Browse", "Get models", "Downloads", "Library"; the page's bridge.
 
 :func:`build_ui` builds the same UI for the A1111/Forge tab (``in_webui=True``: the WebUI
 loads ``javascript/modelshelf.js`` and ``style.css`` itself) and for ``modelshelf ui``
 (:func:`standalone_blocks`, which adds the script and the styles to its own page).
 
 Buttons inside our HTML (a card, a file's "Download", a row's "Cancel") talk to Python
-through *bridges*: a hidden text box and a hidden button per action; the page script
-writes the argument and clicks. Hidden means a CSS class, so both Gradio versions keep
-them in the page.
+through one *bridge*: a hidden text box and a hidden button; the page script writes
+``{"name": ACTION, "arg": TEXT}`` and clicks. Each view registers its actions (a function of
+the text and some inputs, and the outputs it sets); one event serves them all, which keeps
+the tab's build (the WebUI's start) short. Hidden means a CSS class, so both Gradio
+versions keep them in the page.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +28,13 @@ from .downloads import build_downloads
 from .getmodels import build_getmodels
 from .library import build_library
 
-__all__ = ["BRIDGES", "POLL_INTERVAL", "build_ui", "page_assets", "standalone_blocks"]
+__all__ = ["BRIDGE", "POLL_INTERVAL", "build_ui", "page_assets", "standalone_blocks"]
 
-BRIDGES = ("open", "reveal", "download", "job", "library", "update", "link", "refresh")
-POLL_INTERVAL = 1.0  # seconds between queue snapshots while the UI is visible
+BRIDGE = ("open", "reveal", "download", "job", "library", "update", "link", "refresh")
+POLL_INTERVAL = 1.0  # seconds between queue snapshots while something changes
 _STATIC = Path(__file__).resolve().parent / "static"
+
+Action = tuple[Callable[..., Any], list[Any], list[Any]]  # fn(text, *inputs), inputs, outputs
 
 
 def page_assets() -> tuple[str, str]:
@@ -38,68 +44,91 @@ def page_assets() -> tuple[str, str]:
     return css, js
 
 
-def _bridge(name: str) -> tuple[gr.Textbox, gr.Button]:
-    arg = gr.Textbox(
-        show_label=False,
-        container=False,
-        elem_id=f"modelshelf_{name}_arg",
-        elem_classes=["modelshelf-hidden"],
+def _unique(components: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for c in components:
+        if all(c is not d for d in out):
+            out.append(c)
+    return out
+
+
+def _wire_bridge(arg: gr.Textbox, go: gr.Button, actions: dict[str, Action]) -> None:
+    """One event for every action: its inputs and outputs are the union of theirs."""
+    inputs = _unique([c for _, ins, _ in actions.values() for c in ins])
+    outputs = _unique([c for _, _, outs in actions.values() for c in outs])
+
+    def index(components: list[Any], within: list[Any]) -> list[int]:
+        return [next(i for i, d in enumerate(within) if d is c) for c in components]
+
+    plan = {
+        name: (fn, index(ins, inputs), index(outs, outputs))
+        for name, (fn, ins, outs) in actions.items()
+    }
+
+    def dispatch(text: str, *values: Any):
+        result: list[Any] = [gr.update() for _ in outputs]
+        try:
+            call = json.loads(text or "{}")
+            fn, ins, outs = plan[call["name"]]
+            arg_text = str(call.get("arg") or "")
+        except (ValueError, KeyError, TypeError):
+            return result  # not one of ours (an old page): nothing changes
+        out = fn(arg_text, *(values[i] for i in ins))
+        for i, value in zip(outs, out if len(outs) > 1 else (out,), strict=True):
+            result[i] = value
+        return result
+
+    go.click(
+        dispatch,
+        [arg, *inputs],
+        outputs,
+        api_name=False,
+        show_progress="hidden",
+        **compat.light(),
     )
-    go = gr.Button(f"{name}", elem_id=f"modelshelf_{name}_go", elem_classes=["modelshelf-hidden"])
-    return arg, go
 
 
 def build_ui(ctx: UIContext) -> None:
     """Create the whole UI inside the current ``gr.Blocks`` context."""
+    actions: dict[str, Action] = {}
     with gr.Column(elem_id="modelshelf_root", elem_classes=["modelshelf"]):
         with gr.Row(elem_classes=["modelshelf-hidden"]):
-            bridges = {name: _bridge(name) for name in BRIDGES}
+            arg = gr.Textbox(
+                show_label=False,
+                container=False,
+                elem_id="modelshelf_bridge_arg",
+                elem_classes=["modelshelf-hidden"],
+            )
+            go = gr.Button("bridge", elem_id="modelshelf_bridge_go")
             poll_on = gr.Button("poll on", elem_id="modelshelf_poll_on")
             poll_off = gr.Button("poll off", elem_id="modelshelf_poll_off")
-            revision = gr.State(0)
-            jobs_json = gr.Textbox(
-                elem_id="modelshelf_jobs_json", show_label=False, container=False
-            )
+            since = gr.State({"jobs": 0})
+            jobs_data = gr.HTML(elem_id="modelshelf_jobs_data")
         with gr.Tabs(elem_id="modelshelf_views"):
             with gr.Tab("Browse", id="browse", elem_id="modelshelf_tab_browse"):
-                browse = build_browse(ctx, bridges)
+                build_browse(ctx, actions)
             with gr.Tab("Get models", id="getmodels", elem_id="modelshelf_tab_getmodels"):
                 build_getmodels(ctx)
             with gr.Tab("Downloads", id="downloads", elem_id="modelshelf_tab_downloads"):
                 library_holder: dict[str, Any] = {}
                 downloads = build_downloads(
-                    ctx, bridges, extra_status=lambda: library_holder["h"].tasks_status()
+                    ctx, actions, extra_status=lambda: library_holder["h"].tasks_status()
                 )
             with gr.Tab("Library", id="library", elem_id="modelshelf_tab_library"):
-                library_holder["h"] = build_library(ctx, bridges)
-    h = downloads["handlers"]
+                library_holder["h"] = build_library(ctx, actions)
+    missing = set(BRIDGE) ^ set(actions)
+    if missing:
+        raise RuntimeError(f"bridge actions out of step: {sorted(missing)}")
+    _wire_bridge(arg, go, actions)
     compat.poll(
-        h.tick,
-        [revision],
-        [revision, jobs_json],
+        downloads.tick,
+        [since],
+        [since, jobs_data],
         interval=POLL_INTERVAL,
         start=poll_on,
         stop=poll_off,
-        before=h.full,
+        before=downloads.full,
     )
-    compat.js_event(jobs_json.change, "(v) => { modelshelfApplyJobs(v); }", jobs_json)
-    refresh_arg, refresh_go = bridges["refresh"]
-    page_outputs = [
-        browse["state"],
-        browse["grid"],
-        browse["label"],
-        browse["prev"],
-        browse["next"],
-        browse["message"],
-    ]
-    refresh_go.click(
-        lambda st: browse["handlers"].page(st, 0),
-        browse["state"],
-        page_outputs,
-        api_name=False,
-        show_progress="hidden",
-    )
-    del refresh_arg
 
 
 def standalone_blocks(ctx: UIContext) -> gr.Blocks:

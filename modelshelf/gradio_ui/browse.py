@@ -15,9 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..cli.search import COMMERCIAL_USE, PERIODS, SORTS
-from ..providers.civitai_wire import MODEL_TYPES
-from ..types import SearchQuery
+from ..providers.civitai_wire import COMMERCIAL_USE, MODEL_TYPES, PERIODS, SORTS
 from . import compat, render
 from .context import UIContext, sentence
 
@@ -41,7 +39,7 @@ class BrowseState:
     """Per page (session): the last search and the cursors of every page seen."""
 
     provider: str = "civitai"
-    query: SearchQuery | None = None
+    query: Any = None  # modelshelf.types.SearchQuery
     cursors: list[str | None] = field(default_factory=lambda: [None])
     index: int = 0
     next_cursor: str | None = None
@@ -73,7 +71,10 @@ class BrowseHandlers:
         self.ctx = ctx
 
     # -- search and paging ------------------------------------------------------------
-    def build_query(self, text: str, filters: dict[str, Any]) -> SearchQuery:
+    def build_query(self, text: str, filters: dict[str, Any]):
+        """The SearchQuery of the search box and the filters."""
+        from ..types import SearchQuery
+
         max_nsfw = self.ctx.nsfw_value(filters.get("nsfw"))
         return SearchQuery(
             query=(text or "").strip() or None,
@@ -254,8 +255,11 @@ class BrowseHandlers:
         return render.message_html(f"Queued {name}: follow it under Downloads.")
 
 
-def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
-    """Create the Browse view's components in the current Blocks and wire them."""
+def build_browse(ctx: UIContext, actions: dict[str, Any]) -> dict[str, Any]:
+    """Create the Browse view's components in the current Blocks and wire them.
+
+    ``actions`` receives what the buttons inside our HTML do (see ``app.BRIDGE``).
+    """
     h = BrowseHandlers(ctx)
     state = gr.State(BrowseState())
     detail_state = gr.State(DetailState())
@@ -373,31 +377,36 @@ def build_browse(ctx: UIContext, bridges) -> dict[str, Any]:
             search_outputs,
             api_name=False,
             show_progress="minimal",
+            **compat.light(),
         )
     page_outputs = [state, grid, label, prev, nxt, message]
-    prev.click(lambda st: h.page(st, -1), state, page_outputs, api_name=False)
-    nxt.click(lambda st: h.page(st, +1), state, page_outputs, api_name=False)
+    for button, step in ((prev, -1), (nxt, +1)):
+        button.click(
+            lambda st, step=step: h.page(st, step),
+            state,
+            page_outputs,
+            api_name=False,
+            show_progress="minimal",
+            **compat.light(),
+        )
 
-    open_arg, open_go = bridges["open"]
-    open_go.click(
+    actions["open"] = (
         lambda ref, prov_label, level: h.open(
             ref, dict(PROVIDERS).get(prov_label), level, in_webui
         ),
-        [open_arg, provider, nsfw],
+        [provider, nsfw],
         detail_outputs,
-        api_name=False,
     )
     version.input(
         lambda d, v, level: h.show(d, v, level, in_webui),
         [detail_state, version, nsfw],
         detail_outputs,
         api_name=False,
+        **compat.light(),
     )
-    reveal_arg, reveal_go = bridges["reveal"]
-    reveal_go.click(h.reveal, [detail_state, reveal_arg], [gallery, detail_msg], api_name=False)
-    dl_arg, dl_go = bridges["download"]
-    queued = dl_go.click(h.download, dl_arg, detail_msg, api_name=False)
-    compat.js_event(queued.then, "() => { modelshelfPollSoon(); }")
+    actions["reveal"] = (lambda i, d: h.reveal(d, i), [detail_state], [gallery, detail_msg])
+    actions["download"] = (h.download, [], [detail_msg])
+    actions["refresh"] = (lambda _arg, st: h.page(st, 0), [state], page_outputs)
     return {
         "provider": provider,
         "text": text,

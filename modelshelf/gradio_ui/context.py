@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import views
 from ..errors import ModelShelfError
 
 try:
@@ -23,7 +22,9 @@ except ImportError:  # older cores: the command line's one mapping
         return describe_error(exc)[0]
 
 
-__all__ = ["UIContext", "sentence"]
+__all__ = ["NSFW_LEVELS", "UIContext", "sentence"]
+
+NSFW_LEVELS = (("PG", 1), ("PG-13", 2), ("R", 4), ("X", 8), ("XXX", 16))  # = views.NSFW_LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,13 @@ def sentence(exc: BaseException | None) -> str:
 
 @dataclass
 class UIContext:
-    """The Shelf and how the page was mounted (standalone or inside a WebUI)."""
+    """The Shelf and how the page was mounted (standalone or inside a WebUI).
 
-    shelf: Any  # modelshelf.shelf.Shelf
+    The views module (and what it imports) is loaded on the first call, not at tab build:
+    the WebUI's start pays only for the components.
+    """
+
+    shelf: Any  # modelshelf.shelf.Shelf, or an object that creates it on first use
     in_webui: bool = False
     default_provider: str = "civitai"
     default_nsfw: str = "PG-13"
@@ -50,28 +55,36 @@ class UIContext:
     # -- labels and levels --------------------------------------------------------------
     def nsfw_value(self, label: str | None) -> int:
         """The NSFW level a label names (``views.NSFW_LEVELS``); unknown → the default."""
-        levels = dict(views.NSFW_LEVELS)
+        levels = dict(NSFW_LEVELS)
         return levels.get(label or "", levels.get(self.default_nsfw, 2))
 
     def default_nsfw_label(self) -> str:
-        return self.default_nsfw if self.default_nsfw in dict(views.NSFW_LEVELS) else "PG-13"
+        return self.default_nsfw if self.default_nsfw in dict(NSFW_LEVELS) else "PG-13"
 
     def default_provider_label(self) -> str:
         return "Novita" if self.default_provider == "novita" else "Civitai"
 
     # -- the core's views -----------------------------------------------------------------
     def cards(self, models: Iterable[Any], *, max_nsfw: int) -> list[dict[str, Any]]:
+        from .. import views
+
         models = list(models)
         badges = self.shelf.badges(models) if models else {}
         return [views.model_card(m, badge=badges.get(m.id), max_nsfw=max_nsfw) for m in models]
 
     def detail(self, model: Any, version_id: int | None, *, max_nsfw: int) -> dict[str, Any]:
+        from .. import views
+
         return views.model_detail(model, version_id, max_nsfw=max_nsfw)
 
     def reveal_url(self, model: Any, version_id: int | None, index: int) -> str:
+        from .. import views
+
         return views.reveal_image_url(model, version_id, index)
 
     def job_view(self, job: Any) -> dict[str, Any]:
+        from .. import views
+
         return views.job_view(job)
 
     def check_ref(self, ref: str) -> None:

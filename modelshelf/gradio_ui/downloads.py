@@ -1,15 +1,20 @@
-"""The Downloads view: the queue, followed by snapshots, patched row by row in the page.
+"""The Downloads view: the queue, followed by a long-poll, patched row by row in the page.
 
 The server never re-renders the queue as HTML. A poll (a ``gr.Timer`` on 4.x, an
-``every=`` loop on 3.41, see :mod:`.compat`) asks the Shelf which jobs changed since the
-revision this page last saw and puts only those, as ``views.job_view`` dicts, into a
-hidden box; the page script updates the matching rows. Polling runs only while the UI
-is visible (the page script starts and stops it).
+``every=`` loop on 3.41, see :mod:`.compat`) waits on the Shelf (``download_changes``) until
+a job changed after the revision this page last saw, or a library task moved, or
+:data:`LONG_POLL` seconds passed, and then sends only what changed: ``views.job_view`` dicts
+as JSON in one attribute of a hidden HTML block, which the page script reads (a
+MutationObserver, no second Gradio event) to update the matching rows. An idle queue costs
+one request per :data:`LONG_POLL`; a running download one per poll interval. Polling runs
+only while the UI is visible (the page script starts and stops it).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import time
 from typing import Any
 
 import gradio as gr
@@ -17,9 +22,33 @@ import gradio as gr
 from . import render
 from .context import UIContext, sentence
 
-__all__ = ["DownloadHandlers", "build_downloads"]
+__all__ = ["LONG_POLL", "DownloadHandlers", "build_downloads", "payload_html"]
 
 _ACTIONS = ("cancel", "retry", "forget")
+LONG_POLL = 20.0  # seconds a poll waits for a change before it answers "nothing new"
+_SLICE = 0.25  # seconds between looks at the library tasks while waiting
+
+
+def payload_html(data: dict[str, Any]) -> str:
+    """The hidden block the page script reads (``data-modelshelf-jobs``)."""
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return f'<div data-modelshelf-jobs="{html.escape(text, quote=True)}"></div>'
+
+
+def _since(value: Any) -> dict[str, int]:
+    """The poll state of a page: the queue revision and each library task's revision."""
+    if isinstance(value, dict):
+        out = {}
+        for key, rev in value.items():
+            try:
+                out[str(key)] = int(rev)
+            except (TypeError, ValueError):
+                out[str(key)] = 0
+        return out
+    try:
+        return {"jobs": int(value or 0)}
+    except (TypeError, ValueError):
+        return {"jobs": 0}
 
 
 class DownloadHandlers:
@@ -27,41 +56,60 @@ class DownloadHandlers:
 
     def __init__(self, ctx: UIContext, extra_status=None):
         self.ctx = ctx
-        self.extra_status = extra_status  # () -> dict | None: library task progress
+        self.extra_status = extra_status  # () -> {name: status dict with "revision"} | None
 
-    def _payload(self, jobs: list[Any], *, full: bool, revision: int) -> str:
+    def _tasks(self) -> dict[str, Any]:
+        return self.extra_status() if self.extra_status is not None else {}
+
+    def _payload(self, jobs: list[Any], *, full: bool, revision: int, tasks) -> str:
         data: dict[str, Any] = {
             "full": full,
             "revision": revision,
             "jobs": [self.ctx.job_view(j) for j in jobs],
         }
-        if self.extra_status is not None:
-            data["tasks"] = self.extra_status()
-        return json.dumps(data, ensure_ascii=False, default=str)
+        if tasks:
+            data["tasks"] = tasks
+        return payload_html(data)
+
+    def _state(self, revision: int, tasks: dict[str, Any]) -> dict[str, int]:
+        state = {"jobs": revision}
+        state.update({name: int(t.get("revision") or 0) for name, t in tasks.items()})
+        return state
 
     def full(self, _since: Any = 0):
-        """Every job (a page load or the UI becoming visible): (revision, payload)."""
+        """Every job (a page load or the UI becoming visible): (poll state, payload)."""
         try:
             revision, _ = self.ctx.shelf.download_changes(since=0, timeout=0.0)
             jobs = self.ctx.shelf.downloads()
         except Exception as exc:  # noqa: BLE001
-            return 0, json.dumps({"full": False, "jobs": [], "error": sentence(exc)})
-        return revision, self._payload(jobs, full=True, revision=revision)
+            return {"jobs": 0}, payload_html({"full": False, "jobs": [], "error": sentence(exc)})
+        tasks = self._tasks()
+        return self._state(revision, tasks), self._payload(
+            jobs, full=True, revision=revision, tasks=tasks
+        )
 
-    def tick(self, since: Any):
-        """Jobs changed after ``since``; nothing (no page update at all) when none did."""
-        try:
-            since = int(since or 0)
-        except (TypeError, ValueError):
-            since = 0
-        try:
-            revision, jobs = self.ctx.shelf.download_changes(since=since, timeout=0.0)
-        except Exception as exc:  # noqa: BLE001
-            return since, json.dumps({"full": False, "jobs": [], "error": sentence(exc)})
-        tasks = self.extra_status() if self.extra_status is not None else None
-        if not jobs and not (tasks and tasks.get("changed")):
-            return since, gr.update()
-        return revision, self._payload(jobs, full=False, revision=revision)
+    def tick(self, since: Any, wait: float = LONG_POLL):
+        """Jobs changed after ``since``, waiting up to ``wait`` s for one; when nothing
+        changed, the same state and no page update at all."""
+        seen = _since(since)
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                revision, jobs = self.ctx.shelf.download_changes(
+                    since=seen.get("jobs", 0), timeout=max(0.0, min(_SLICE, left))
+                )
+            except Exception as exc:  # noqa: BLE001
+                error = {"full": False, "jobs": [], "error": sentence(exc)}
+                return seen, payload_html(error)
+            tasks = self._tasks()
+            moved = any(int(t.get("revision") or 0) != seen.get(n, 0) for n, t in tasks.items())
+            if jobs or moved:
+                return self._state(revision, tasks), self._payload(
+                    jobs, full=False, revision=revision, tasks=tasks
+                )
+            if left <= 0:
+                return seen, gr.update()
 
     def action(self, arg: str) -> str:
         """``cancel:ID``, ``retry:ID`` or ``forget:ID`` from a row's button."""
@@ -80,8 +128,8 @@ class DownloadHandlers:
         return ""
 
 
-def build_downloads(ctx: UIContext, bridges, extra_status=None) -> dict[str, Any]:
-    """Create the Downloads view in the current Blocks; returns what the poll needs."""
+def build_downloads(ctx: UIContext, actions: dict[str, Any], extra_status=None):
+    """Create the Downloads view in the current Blocks; returns its handlers."""
     h = DownloadHandlers(ctx, extra_status)
     message = gr.HTML(elem_id="modelshelf_jobs_msg")
     gr.HTML(
@@ -89,6 +137,5 @@ def build_downloads(ctx: UIContext, bridges, extra_status=None) -> dict[str, Any
         '<div class="modelshelf-muted modelshelf-jobs-empty">No downloads yet.</div></div>',
         elem_id="modelshelf_jobs_panel",
     )
-    act_arg, act_go = bridges["job"]
-    act_go.click(h.action, act_arg, message, api_name=False)
-    return {"handlers": h, "message": message}
+    actions["job"] = (h.action, [], [message])
+    return h

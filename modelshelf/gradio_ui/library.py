@@ -106,24 +106,13 @@ class LibraryHandlers:
         self.ctx = ctx
         self.scan_task = BackgroundTask("scan")
         self.update_task = BackgroundTask("updates")
-        self._seen: dict[str, int] = {}
         self._linked: set[str] = set()  # paths linked by hand since the last scan
         self._unknown_of: Any = None  # the scan report _unknown_files were read for
         self._unknown_files: list[Any] = []
 
     def tasks_status(self) -> dict[str, Any]:
-        """Both tasks for the poll; ``changed`` when either moved since the last call."""
-        out: dict[str, Any] = {
-            "scan": self.scan_task.status(),
-            "updates": self.update_task.status(),
-        }
-        changed = False
-        for key, status in (("scan", out["scan"]), ("updates", out["updates"])):
-            if self._seen.get(key) != status["revision"]:
-                self._seen[key] = status["revision"]
-                changed = True
-        out["changed"] = changed
-        return out
+        """Both tasks for the poll; each page follows their ``revision``."""
+        return {"scan": self.scan_task.status(), "updates": self.update_task.status()}
 
     def scan(self) -> str:
         started = self.scan_task.start(
@@ -227,8 +216,8 @@ class LibraryHandlers:
         return self.render(), render.message_html(f"Linked {item.path}.")
 
 
-def build_library(ctx: UIContext, bridges) -> LibraryHandlers:
-    """Create the Library view in the current Blocks and wire it."""
+def build_library(ctx: UIContext, actions: dict[str, Any]) -> LibraryHandlers:
+    """Create the Library view in the current Blocks and wire it (``actions``: app.BRIDGE)."""
     h = LibraryHandlers(ctx)
     with gr.Row():
         scan = gr.Button("Scan", variant="primary", elem_id="modelshelf_scan")
@@ -238,11 +227,7 @@ def build_library(ctx: UIContext, bridges) -> LibraryHandlers:
     body = gr.HTML(h.render(), elem_id="modelshelf_library")
     scan.click(h.scan, None, message, api_name=False, queue=False)
     check.click(h.check_updates, None, message, api_name=False, queue=False)
-    for name, fn, outputs in (
-        ("library", lambda _arg: h.render(), body),
-        ("update", h.update, message),
-        ("link", h.link, [body, message]),
-    ):
-        arg, go = bridges[name]
-        go.click(fn, arg, outputs, api_name=False)
+    actions["library"] = (lambda _arg: h.render(), [], [body])
+    actions["update"] = (h.update, [], [message])
+    actions["link"] = (h.link, [], [body, message])
     return h

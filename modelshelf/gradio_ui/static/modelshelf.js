@@ -14,12 +14,13 @@ function modelshelfEl(selector) {
     return modelshelfRoot().querySelector(selector);
 }
 
-// Write `arg` into the bridge's hidden box and click its hidden button.
+// Ask Python to run the bridge action `name` with `arg`: write both into the hidden box
+// of the one bridge and click its hidden button.
 function modelshelfCall(name, arg) {
-    var box = modelshelfEl("#modelshelf_" + name + "_arg textarea, #modelshelf_" + name + "_arg input");
-    var go = modelshelfEl("#modelshelf_" + name + "_go");
+    var box = modelshelfEl("#modelshelf_bridge_arg textarea, #modelshelf_bridge_arg input");
+    var go = modelshelfEl("#modelshelf_bridge_go");
     if (!box || !go) return false;
-    box.value = arg == null ? "" : String(arg);
+    box.value = JSON.stringify({ name: name, arg: arg == null ? "" : String(arg) });
     box.dispatchEvent(new Event("input", { bubbles: true }));
     go.click();
     return true;
@@ -148,6 +149,14 @@ function modelshelfApplyTasks(tasks) {
     }
 }
 
+// A poll's answer arrives as an attribute of a hidden HTML block; read each new one once.
+function modelshelfReadJobs() {
+    var holder = modelshelfEl("#modelshelf_jobs_data [data-modelshelf-jobs]");
+    if (!holder || holder === modelshelfState.lastJobs) return;
+    modelshelfState.lastJobs = holder;
+    modelshelfApplyJobs(holder.getAttribute("data-modelshelf-jobs"));
+}
+
 // Apply a queue snapshot: only the rows of jobs that changed are touched.
 function modelshelfApplyJobs(text) {
     var data;
@@ -233,6 +242,10 @@ function modelshelfSetUp() {
     modelshelfState.setUp = true;
     root.addEventListener("click", modelshelfOnClick);
     root.addEventListener("change", modelshelfOnChange);
+    var data = modelshelfEl("#modelshelf_jobs_data");
+    if (data) {
+        new MutationObserver(modelshelfReadJobs).observe(data, { childList: true, subtree: true });
+    }
     // Follow the queue only while the UI is on screen (no polling in a hidden tab).
     new IntersectionObserver(function (entries) {
         entries.forEach(function (entry) { modelshelfSetPolling(entry.isIntersecting); });
