@@ -122,8 +122,8 @@ def build_ui(ctx: UIContext) -> None:
     _wire_bridge(arg, go, actions)
     compat.poll(
         downloads.tick,
-        [since],
-        [since, jobs_data],
+        since,
+        jobs_data,
         interval=POLL_INTERVAL,
         start=poll_on,
         stop=poll_off,

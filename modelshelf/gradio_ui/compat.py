@@ -64,31 +64,51 @@ def blocks_kwargs(*, title: str, css: str | None, head: str | None) -> dict[str,
 
 
 def poll(
-    fn: Callable[..., Any],
-    inputs: list[Any],
-    outputs: list[Any],
+    fn: Callable[[Any], tuple[dict[str, Any], Any]],
+    state: gr.State,
+    shown: Any,
     *,
     interval: float,
     start: gr.Button,
     stop: gr.Button,
-    before: Callable[..., Any] | None = None,
+    before: Callable[[Any], tuple[dict[str, Any], Any]] | None = None,
 ) -> None:
-    """Call ``fn`` again ``interval`` seconds after it answered, between a click on ``start``
-    and one on ``stop``.
+    """Call ``fn(state) -> (state, value for shown)`` again ``interval`` seconds after it
+    answered, between a click on ``start`` and one on ``stop``.
 
     ``fn`` may wait (a long-poll): 4.x's Timer does not tick while a tick is pending, 3.41's
-    ``every=`` loop waits for the call. ``before`` (same inputs and outputs) runs once on
-    ``start`` first (a full refresh). Nothing runs while stopped: the page switches polling
-    off when the UI is not visible.
+    ``every=`` loop waits for the call. ``before`` (same signature) runs once on ``start``
+    first (a full refresh). Nothing runs while stopped: the page switches polling off when
+    the UI is not visible.
+
+    On 4.x the waiting call's only output is the State: a pending output with a status
+    tracker keeps the page animating its timer for as long as the wait lasts. A second,
+    short call moves the answer into ``shown``.
     """
     if HAS_TIMER:
+
+        def wait(value: Any) -> dict[str, Any]:
+            new, answer = fn(value)
+            return {**new, "_shown": answer}
+
+        def show(value: Any):
+            value = dict(value) if isinstance(value, dict) else {}
+            return value, value.pop("_shown", gr.update())
+
+        def first(value: Any) -> dict[str, Any]:
+            new, answer = (before or fn)(value)
+            return {**new, "_shown": answer}
+
         timer = gr.Timer(interval, active=False)
-        timer.tick(fn, inputs, outputs, queue=False, show_progress="hidden")
+        quiet = {"queue": False, "show_progress": "hidden", "api_name": False}
+        timer.tick(wait, state, state, **quiet).then(show, state, [state, shown], **quiet)
         on = start.click(lambda: gr.update(active=True), None, timer, queue=False)
-        if before is not None:
-            on.then(before, inputs, outputs, queue=False, show_progress="hidden")
+        on.then(first, state, state, **quiet).then(show, state, [state, shown], **quiet)
         stop.click(lambda: gr.update(active=False), None, timer, queue=False)
         return
-    first = start.click(before or fn, inputs, outputs, show_progress="hidden")
-    loop = first.then(fn, inputs, outputs, every=interval, show_progress="hidden")
+    outputs = [state, shown]
+    quiet = {"show_progress": "hidden", "api_name": False}
+    loop = start.click(before or fn, state, outputs, **quiet).then(
+        fn, state, outputs, every=interval, **quiet
+    )
     stop.click(None, None, None, cancels=[loop], queue=False)

@@ -40,6 +40,8 @@ def _since(value: Any) -> dict[str, int]:
     if isinstance(value, dict):
         out = {}
         for key, rev in value.items():
+            if str(key).startswith("_"):
+                continue  # what the poll carries besides revisions (compat.poll)
             try:
                 out[str(key)] = int(rev)
             except (TypeError, ValueError):
