@@ -263,7 +263,10 @@ def bench_page(size_mib: int, runs: int, parts: set[str]) -> None:
             page.reload()  # an empty grid each time
             search_button.wait_for()
             # settled: the queue's first snapshot is in (the page's own start is not counted)
-            page.locator("#modelshelf_jobs_data [data-modelshelf-jobs]").wait_for(state="attached")
+            page.wait_for_function(
+                "() => (document.querySelector('#modelshelf_jobs_data') || {}).textContent"
+                " && document.querySelector('#modelshelf_jobs_data').textContent.includes('{')"
+            )
             page.get_by_label("Search", exact=True).fill("Shelf")
             page.evaluate(CLOCK)
             search_button.click()

@@ -149,12 +149,13 @@ function modelshelfApplyTasks(tasks) {
     }
 }
 
-// A poll's answer arrives as an attribute of a hidden HTML block; read each new one once.
+// A poll's answer arrives as the text of a hidden button; read each new one once.
 function modelshelfReadJobs() {
-    var holder = modelshelfEl("#modelshelf_jobs_data [data-modelshelf-jobs]");
-    if (!holder || holder === modelshelfState.lastJobs) return;
-    modelshelfState.lastJobs = holder;
-    modelshelfApplyJobs(holder.getAttribute("data-modelshelf-jobs"));
+    var holder = modelshelfEl("#modelshelf_jobs_data");
+    var text = holder ? holder.textContent.trim() : "";
+    if (!text || text === modelshelfState.lastJobs) return;
+    modelshelfState.lastJobs = text;
+    modelshelfApplyJobs(text);
 }
 
 // Apply a queue snapshot: only the rows of jobs that changed are touched.
@@ -244,7 +245,10 @@ function modelshelfSetUp() {
     root.addEventListener("change", modelshelfOnChange);
     var data = modelshelfEl("#modelshelf_jobs_data");
     if (data) {
-        new MutationObserver(modelshelfReadJobs).observe(data, { childList: true, subtree: true });
+        new MutationObserver(modelshelfReadJobs).observe(data, {
+            childList: true, subtree: true, characterData: true,
+        });
+        modelshelfReadJobs();
     }
     // Follow the queue only while the UI is on screen (no polling in a hidden tab).
     new IntersectionObserver(function (entries) {

@@ -31,7 +31,7 @@ from .library import build_library
 __all__ = ["BRIDGE", "POLL_INTERVAL", "build_ui", "page_assets", "standalone_blocks"]
 
 BRIDGE = ("open", "reveal", "download", "job", "library", "update", "link", "refresh")
-POLL_INTERVAL = 1.0  # seconds between queue snapshots while something changes
+POLL_INTERVAL = 2.0  # seconds between queue snapshots while something changes
 _STATIC = Path(__file__).resolve().parent / "static"
 
 Action = tuple[Callable[..., Any], list[Any], list[Any]]  # fn(text, *inputs), inputs, outputs
@@ -103,7 +103,8 @@ def build_ui(ctx: UIContext) -> None:
             poll_on = gr.Button("poll on", elem_id="modelshelf_poll_on")
             poll_off = gr.Button("poll off", elem_id="modelshelf_poll_off")
             since = gr.State({"jobs": 0})
-            jobs_data = gr.HTML(elem_id="modelshelf_jobs_data")
+            # the poll's answer, as the text of a hidden button (no status tracker)
+            jobs_data = gr.Button("", elem_id="modelshelf_jobs_data")
         with gr.Tabs(elem_id="modelshelf_views"):
             with gr.Tab("Browse", id="browse", elem_id="modelshelf_tab_browse"):
                 build_browse(ctx, actions)

@@ -79,35 +79,18 @@ def poll(
     ``fn`` may wait (a long-poll): 4.x's Timer does not tick while a tick is pending, 3.41's
     ``every=`` loop waits for the call. ``before`` (same signature) runs once on ``start``
     first (a full refresh). Nothing runs while stopped: the page switches polling off when
-    the UI is not visible.
-
-    On 4.x the waiting call's only output is the State: a pending output with a status
-    tracker keeps the page animating its timer for as long as the wait lasts. A second,
-    short call moves the answer into ``shown``.
+    the UI is not visible. ``shown`` should have no status tracker (a Button, a State): a
+    pending output with one keeps the page animating its timer for as long as the wait lasts.
     """
+    outputs = [state, shown]
+    quiet: dict[str, Any] = {"show_progress": "hidden", "api_name": False}
     if HAS_TIMER:
-
-        def wait(value: Any) -> dict[str, Any]:
-            new, answer = fn(value)
-            return {**new, "_shown": answer}
-
-        def show(value: Any):
-            value = dict(value) if isinstance(value, dict) else {}
-            return value, value.pop("_shown", gr.update())
-
-        def first(value: Any) -> dict[str, Any]:
-            new, answer = (before or fn)(value)
-            return {**new, "_shown": answer}
-
         timer = gr.Timer(interval, active=False)
-        quiet = {"queue": False, "show_progress": "hidden", "api_name": False}
-        timer.tick(wait, state, state, **quiet).then(show, state, [state, shown], **quiet)
+        timer.tick(fn, state, outputs, queue=False, **quiet)
         on = start.click(lambda: gr.update(active=True), None, timer, queue=False)
-        on.then(first, state, state, **quiet).then(show, state, [state, shown], **quiet)
+        on.then(before or fn, state, outputs, queue=False, **quiet)
         stop.click(lambda: gr.update(active=False), None, timer, queue=False)
         return
-    outputs = [state, shown]
-    quiet = {"show_progress": "hidden", "api_name": False}
     loop = start.click(before or fn, state, outputs, **quiet).then(
         fn, state, outputs, every=interval, **quiet
     )

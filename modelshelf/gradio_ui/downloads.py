@@ -4,15 +4,15 @@ The server never re-renders the queue as HTML. A poll (a ``gr.Timer`` on 4.x, an
 ``every=`` loop on 3.41, see :mod:`.compat`) waits on the Shelf (``download_changes``) until
 a job changed after the revision this page last saw, or a library task moved, or
 :data:`LONG_POLL` seconds passed, and then sends only what changed: ``views.job_view`` dicts
-as JSON in one attribute of a hidden HTML block, which the page script reads (a
-MutationObserver, no second Gradio event) to update the matching rows. An idle queue costs
+as JSON, the text of a hidden button (a component without a status tracker, which would
+animate its timer while the poll waits), which the page script reads (a MutationObserver,
+no second Gradio event) to update the matching rows. An idle queue costs
 one request per :data:`LONG_POLL`; a running download one per poll interval. Polling runs
 only while the UI is visible (the page script starts and stops it).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from typing import Any
@@ -22,17 +22,16 @@ import gradio as gr
 from . import render
 from .context import UIContext, sentence
 
-__all__ = ["LONG_POLL", "DownloadHandlers", "build_downloads", "payload_html"]
+__all__ = ["LONG_POLL", "DownloadHandlers", "build_downloads", "payload_text"]
 
 _ACTIONS = ("cancel", "retry", "forget")
 LONG_POLL = 20.0  # seconds a poll waits for a change before it answers "nothing new"
 _SLICE = 0.25  # seconds between looks at the library tasks while waiting
 
 
-def payload_html(data: dict[str, Any]) -> str:
-    """The hidden block the page script reads (``data-modelshelf-jobs``)."""
-    text = json.dumps(data, ensure_ascii=False, default=str)
-    return f'<div data-modelshelf-jobs="{html.escape(text, quote=True)}"></div>'
+def payload_text(data: dict[str, Any]) -> str:
+    """What the page script reads from the hidden button ``#modelshelf_jobs_data``."""
+    return json.dumps(data, ensure_ascii=False, default=str)
 
 
 def _since(value: Any) -> dict[str, int]:
@@ -71,7 +70,7 @@ class DownloadHandlers:
         }
         if tasks:
             data["tasks"] = tasks
-        return payload_html(data)
+        return payload_text(data)
 
     def _state(self, revision: int, tasks: dict[str, Any]) -> dict[str, int]:
         state = {"jobs": revision}
@@ -84,7 +83,7 @@ class DownloadHandlers:
             revision, _ = self.ctx.shelf.download_changes(since=0, timeout=0.0)
             jobs = self.ctx.shelf.downloads()
         except Exception as exc:  # noqa: BLE001
-            return {"jobs": 0}, payload_html({"full": False, "jobs": [], "error": sentence(exc)})
+            return {"jobs": 0}, payload_text({"full": False, "jobs": [], "error": sentence(exc)})
         tasks = self._tasks()
         return self._state(revision, tasks), self._payload(
             jobs, full=True, revision=revision, tasks=tasks
@@ -103,7 +102,7 @@ class DownloadHandlers:
                 )
             except Exception as exc:  # noqa: BLE001
                 error = {"full": False, "jobs": [], "error": sentence(exc)}
-                return seen, payload_html(error)
+                return seen, payload_text(error)
             tasks = self._tasks()
             moved = any(int(t.get("revision") or 0) != seen.get(n, 0) for n, t in tasks.items())
             if jobs or moved:
