@@ -137,7 +137,10 @@ function modelshelfApplyTasks(tasks) {
         var now = tasks[key];
         if (!now) return;
         var before = modelshelfState.tasks[key];
-        if (before && before.state === "running" && now.state !== "running") finished = true;
+        // finished since the last snapshot (a short task may never be seen running),
+        // or found finished by a page that just opened: show its result
+        if (now.state !== "running" && now.state !== "idle" &&
+            (!before || before.revision !== now.revision)) finished = true;
         modelshelfState.tasks[key] = now;
         if (line && now.state === "running") {
             line.textContent = (key === "scan" ? "Scanning: " : "Checking updates: ") + now.text;
