@@ -19,7 +19,6 @@ from typing import Any
 
 import gradio as gr
 
-from ..views import size_text
 from . import compat, render
 from .context import UIContext, sentence
 
@@ -67,12 +66,18 @@ def _file_source(value: Any) -> Path | bytes | None:
     return None
 
 
+def _size_text(size: Any) -> str:
+    from ..views import size_text  # on use: the tab's build (the WebUI's start) skips views
+
+    return size_text(size)
+
+
 def _status(res: dict[str, Any], index: int, queued: dict[str, str]) -> str:
     """The "what happens" cell of one resource."""
     state = res.get("state")
     target = res.get("target_dir")
     to = f" to {target}" if target else ""
-    size = size_text(res.get("size")) if res.get("size") is not None else "unknown size"
+    size = _size_text(res.get("size")) if res.get("size") is not None else "unknown size"
     if str(index) in queued:
         return (
             '<span class="modelshelf-gm-state modelshelf-gm-queued">Queued</span> '
@@ -139,7 +144,7 @@ def _summary(resources: list[dict[str, Any]]) -> str:
     if counts.get("installed"):
         parts.append(f"<b>{counts['installed']}</b> installed")
     if counts.get("download"):
-        parts.append(f"<b>{counts['download']}</b> to download ({_e(size_text(size))})")
+        parts.append(f"<b>{counts['download']}</b> to download ({_e(_size_text(size))})")
     if counts.get("guess"):
         parts.append(f"<b>{counts['guess']}</b> guessed")
     missing = sum(counts.get(k, 0) for k in ("not-found", "error", "unsupported"))
