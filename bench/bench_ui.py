@@ -30,16 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from browser import launch as launch_chromium  # noqa: E402
 
 
 def cpu_by_pid(pids: list[int]) -> dict[int, float]:
@@ -253,7 +244,7 @@ def bench_page(size_mib: int, runs: int, parts: set[str]) -> None:
     models = tmp / "models"
     models.mkdir()
     with serve(models) as (server, url), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         search_button = page.get_by_role("button", name="Search", exact=True)

@@ -12,26 +12,17 @@ import os
 from pathlib import Path
 
 import pytest
+from browser import launch, require_chromium
 from comfyui_web import make_app, serve
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+require_chromium()
 
 
 @pytest.fixture
 def page(comfy, comfy_catalogue):
     with serve(make_app(comfy, page=True)) as url, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         try:
             tab = browser.new_page(viewport={"width": 1100, "height": 900})
             errors: list[str] = []

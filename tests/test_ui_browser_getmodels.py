@@ -10,13 +10,13 @@ the core's sentence. Screenshots go to tests/artifacts/ (MODELSHELF_TEST_ARTIFAC
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from browser import WAIT, launch, require_chromium  # noqa: E402
 from fakes.civitai import FakeCivitai  # noqa: E402
 from fakes.storage import FakeStorage  # noqa: E402
 from resolve_images import png  # noqa: E402
@@ -28,24 +28,8 @@ from ui_support import (  # noqa: E402
     run_ui,
 )
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-if not os.path.exists(CHROMIUM):
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is missing; tests/env/setup.sh installs it")
-    pytest.skip(
-        "chromium is not installed (tests/env/setup.sh installs it)", allow_module_level=True
-    )
+require_chromium()
 
-WAIT = 30_000  # ms: a deadline for conditions, never a sleep
 FILES = ("shelf_big.safetensors", "shelf_lora.safetensors", "shelf_vae.safetensors")
 
 
@@ -83,7 +67,7 @@ def world(tmp_path_factory):
 def page(world):
     _, _, ui = world
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         pg = context.new_page()
         pg.set_default_timeout(WAIT)

@@ -23,9 +23,9 @@ import pytest
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from browser import WAIT, launch  # noqa: E402
 from fakes.civitai import FakeCivitai  # noqa: E402
 from fakes.storage import FakeStorage  # noqa: E402
-from test_ui_browser import ARGS, CHROMIUM, WAIT  # noqa: E402
 from ui_support import ARTIFACTS, LORA_ID, TRAINED, add_catalogue, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_the_tab_in_a_webui_page(gradio, tmp_path):
     proc, url = serve_page(python, data, env)
     try:
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = launch(p)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(WAIT)
             page.goto(url)

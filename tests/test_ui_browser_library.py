@@ -16,11 +16,11 @@ import pytest
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from browser import WAIT, launch  # noqa: E402
 from fakes.civitai import FakeCivitai  # noqa: E402
 from fakes.factory import make_file, make_model, make_safetensors, make_version  # noqa: E402
 from fakes.novita import FakeNovita  # noqa: E402
 from fakes.storage import FakeStorage, link_storage  # noqa: E402
-from test_ui_browser import ARGS, CHROMIUM, WAIT  # noqa: E402
 from ui_support import ARTIFACTS, LORA_ID, LORA_VERSION, add_catalogue, run_ui  # noqa: E402
 
 OLD_ID, OLD_V1, OLD_V2 = 8001, 8101, 8102
@@ -45,7 +45,7 @@ def environment(**env: str):
 @contextmanager
 def browser_page(url: str):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(WAIT)
         page.goto(url)
