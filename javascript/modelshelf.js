@@ -148,6 +148,8 @@ function modelshelfApplyTasks(tasks) {
     });
     if (finished) {
         if (line) line.textContent = "";
+        var started = modelshelfEl("#modelshelf_library_msg");  // "Scanning…", "Checking…"
+        if (started) started.querySelectorAll(".modelshelf-msg").forEach(function (m) { m.remove(); });
         modelshelfCall("library", "");
     }
 }

@@ -112,6 +112,10 @@ def test_library_scan_update_and_link(tmp_path):
                 shot(page, "11-library-failed")
                 raise AssertionError(page.locator("#modelshelf_root").inner_text()) from None
             assert "v2" in row.inner_text()
+            # the "Checking Civitai…" line goes once the check has finished
+            page.locator("#modelshelf_library_msg", has_text="Checking Civitai").wait_for(
+                state="detached"
+            )
             shot(page, "11-library")
             row.get_by_role("button", name="Update").click()
             page.locator("#modelshelf_library_msg").get_by_text("Queued").wait_for()

@@ -124,7 +124,11 @@ class LibraryHandlers:
         return render.message_html(text)
 
     def check_updates(self) -> str:
-        started = self.update_task.start(lambda progress, cancel: self.ctx.shelf.updates())
+        started = self.update_task.start(
+            lambda progress, cancel: self.ctx.shelf.updates(
+                on_progress=lambda done, total: progress("checking", done, total), cancel=cancel
+            )
+        )
         text = "Checking Civitai for newer versions…" if started else "Already checking."
         return render.message_html(text)
 
