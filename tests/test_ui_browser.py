@@ -9,8 +9,6 @@ tests/artifacts/ (MODELSHELF_TEST_ARTIFACTS).
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 pytest.importorskip("gradio")
@@ -26,6 +24,7 @@ from ui_support import (  # noqa: E402
     add_catalogue,
     image_requests,
     run_ui,
+    ui_env,
 )
 
 require_chromium()
@@ -40,23 +39,10 @@ def world(tmp_path_factory):
     civitai.start()
     storage.start()
     add_catalogue(civitai, storage)
-    env = {
-        "MODELSHELF_HOME": str(home),
-        "MODELSHELF_CIVITAI_URL": civitai.url,
-        "MODELSHELF_MAX_RETRY_WAIT": "0.05",
-        "NO_PROXY": "127.0.0.1,127.0.0.2,localhost",
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        with run_ui(models) as ui:
+        with run_ui(models, env=ui_env(home, civitai.url)) as ui:
             yield civitai, storage, ui
     finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         civitai.stop()
         storage.stop()
 

@@ -240,11 +240,29 @@ class RunningUI:
     output: list[str]
 
 
+def ui_env(home: Path, civitai_url: str, **more: str) -> dict[str, str]:
+    """The app's environment in a test: its own home, the fake Civitai, quick retries."""
+    return {
+        "MODELSHELF_HOME": str(home),
+        "MODELSHELF_CIVITAI_URL": civitai_url,
+        "MODELSHELF_MAX_RETRY_WAIT": "0.05",
+        "NO_PROXY": "127.0.0.1,127.0.0.2,localhost",
+        **more,
+    }
+
+
 @contextmanager
 def run_ui(
-    models_dir: Path, *, extra_args: tuple[str, ...] = (), timeout: float = 120.0
+    models_dir: Path,
+    *,
+    extra_args: tuple[str, ...] = (),
+    timeout: float = 120.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningUI]:
-    """``python -m modelshelf ui --models-dir DIR`` on a free port; stopped with Ctrl-C."""
+    """``python -m modelshelf ui --models-dir DIR`` on a free port; stopped with Ctrl-C.
+
+    ``env``: variables for the app's process only (see :func:`ui_env`).
+    """
     import signal
     import threading
 
@@ -262,9 +280,10 @@ def run_ui(
         "a1111",
         *extra_args,
     ]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
+    child_env = dict(os.environ, **(env or {}))
+    child_env.update(PYTHONUNBUFFERED="1", GRADIO_ANALYTICS_ENABLED="False")
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env, cwd=ROOT
     )
     lines: list[str] = []
     ready = threading.Event()
