@@ -30,6 +30,15 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
 class FrontEndQueries:
     """Mixed into :class:`~modelshelf.library.db.LibraryDB`: installed where, updates."""
 
+    def _rows_for_ids(self, sql: str, ids: Iterable[int]) -> list[tuple]:
+        """Rows of ``sql`` (whose ``{ids}`` is an ``IN`` list) for ``ids``, in chunks."""
+        rows: list[tuple] = []
+        for chunk in _chunks(ids):
+            query = sql.format(ids=",".join("?" * len(chunk)))
+            with self._lock:
+                rows += self._conn.execute(query, chunk).fetchall()
+        return rows
+
     _conn: sqlite3.Connection
     _lock: threading.RLock
 
@@ -47,59 +56,34 @@ class FrontEndQueries:
     def installed_many(self, version_ids: Iterable[int]) -> dict[int, list[Path]]:
         """Where each of ``version_ids`` is on disk; versions not installed are left out."""
         found: dict[int, list[Path]] = {}
-        for chunk in _chunks(version_ids):
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT version_id, path FROM files WHERE version_id IN ({marks})"
-                    " ORDER BY path",
-                    chunk,
-                ).fetchall()
-            for version_id, path in rows:
-                found.setdefault(version_id, []).append(Path(path))
+        sql = "SELECT version_id, path FROM files WHERE version_id IN ({ids}) ORDER BY path"
+        for version_id, path in self._rows_for_ids(sql, version_ids):
+            found.setdefault(version_id, []).append(Path(path))
         return found
 
     def versions_by_model(self, model_ids: Iterable[int]) -> dict[int, set[int]]:
         """For each of ``model_ids`` with files on disk: the version ids installed."""
         out: dict[int, set[int]] = {}
-        for chunk in _chunks(sorted({int(m) for m in model_ids})):
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT model_id, version_id FROM files WHERE model_id IN ({marks})"
-                    " AND version_id IS NOT NULL",
-                    chunk,
-                ).fetchall()
-            for model_id, version_id in rows:
-                out.setdefault(model_id, set()).add(version_id)
+        sql = (
+            "SELECT model_id, version_id FROM files WHERE model_id IN ({ids})"
+            " AND version_id IS NOT NULL"
+        )
+        for model_id, version_id in self._rows_for_ids(sql, model_ids):
+            out.setdefault(model_id, set()).add(version_id)
         return out
 
     def installed_models(self, model_ids: Iterable[int]) -> set[int]:
         """Which of ``model_ids`` have some version on disk."""
-        found: set[int] = set()
-        for chunk in _chunks(model_ids):
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT DISTINCT model_id FROM files WHERE model_id IN ({marks})", chunk
-                ).fetchall()
-            found.update(r[0] for r in rows)
-        return found
+        sql = "SELECT DISTINCT model_id FROM files WHERE model_id IN ({ids})"
+        return {r[0] for r in self._rows_for_ids(sql, model_ids)}
 
     def updated_models(self, model_ids: Iterable[int] | None = None) -> set[int]:
         """Which models (of ``model_ids``; None: all) have a newer version than installed."""
         if model_ids is None:
             with self._lock:
                 return {r[0] for r in self._conn.execute("SELECT model_id FROM updatable")}
-        found: set[int] = set()
-        for chunk in _chunks(model_ids):
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT model_id FROM updatable WHERE model_id IN ({marks})", chunk
-                ).fetchall()
-            found.update(r[0] for r in rows)
-        return found
+        sql = "SELECT model_id FROM updatable WHERE model_id IN ({ids})"
+        return {r[0] for r in self._rows_for_ids(sql, model_ids)}
 
     def count_updatable(self) -> int:
         with self._lock:
